@@ -29,12 +29,14 @@ def channel_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | 
     if max_shift <= 0:
         return x
     B, T, C = x.shape
-    shift = torch.randint(-max_shift, max_shift + 1, (B,), device=x.device, generator=generator)
-    src = torch.arange(C, device=x.device)[None, :] - shift[:, None]  # out[c] = x[c - shift]
-    valid = (src >= 0) & (src < C)
-    idx = src.clamp(0, C - 1)[:, None, :].expand(B, T, C)
-    out = torch.gather(x, 2, idx)
-    return out * valid[:, None, :].to(x.dtype)
+    shifts = torch.randint(-max_shift, max_shift + 1, (B,), generator=generator).tolist()
+    out = torch.zeros_like(x)
+    for i, s in enumerate(shifts):  # one slice copy per sample: out[c] = x[c - s]
+        if s >= 0:
+            out[i, :, s:] = x[i, :, : C - s]
+        else:
+            out[i, :, :s] = x[i, :, -s:]
+    return out
 
 
 def event_drop(
@@ -46,13 +48,17 @@ def event_drop(
         raise ValueError(f"event_drop probability must be in [0, 1], got {p}")
     if p == 0.0:
         return x
+    flat = x.reshape(-1).clone()
+    nz = torch.nonzero(flat).squeeze(1)  # random numbers only for the (sparse) non-zero entries
     if binary is None:
-        binary = int(x.max()) <= 1 if x.numel() else True
-    if binary:  # binary frames: a Bernoulli mask
-        keep = torch.rand(x.shape, device=x.device, generator=generator) >= p
-        return x * keep.to(x.dtype)
-    kept = torch.binomial(x.float(), torch.full(x.shape, 1.0 - p, device=x.device), generator=generator)
-    return kept.to(torch.uint8)
+        binary = bool((flat[nz] <= 1).all())
+    if binary:
+        drop = torch.rand(nz.shape, device=x.device, generator=generator) < p
+        flat[nz[drop]] = 0
+    else:
+        keep_p = torch.full(nz.shape, 1.0 - p, device=x.device)
+        flat[nz] = torch.binomial(flat[nz].float(), keep_p, generator=generator).to(x.dtype)
+    return flat.view_as(x)
 
 
 def time_jitter(
@@ -65,17 +71,21 @@ def time_jitter(
     B, T, C = x.shape
     if binary is None:
         binary = int(x.max()) <= 1 if x.numel() else True
-    b, t, c = torch.nonzero(x, as_tuple=True)
-    d = torch.randint(-j, j + 1, b.shape, device=x.device, generator=generator)
-    t2 = t + d
-    ok = (t2 >= 0) & (t2 < T)
-    out = torch.zeros((B, T, C), dtype=torch.int32, device=x.device)
-    out.index_put_((b[ok], t2[ok], c[ok]), x[b[ok], t[ok], c[ok]].to(torch.int32), accumulate=True)
+    flat = x.reshape(-1)
+    nz = torch.nonzero(flat).squeeze(1)  # only the (sparse) non-zero entries move
+    t = (nz // C) % T
+    d = torch.randint(-j, j + 1, nz.shape, device=x.device, generator=generator)
+    ok = (t + d >= 0) & (t + d < T)
+    dst = nz[ok] + d[ok] * C
     if binary:
-        return (out > 0).to(torch.uint8)
-    if out.numel() and int(out.max()) > 255:
+        out = torch.zeros_like(flat)
+        out[dst] = 1
+        return out.view_as(x)
+    acc = torch.zeros(flat.shape, dtype=torch.int32, device=x.device)
+    acc.index_add_(0, dst, flat[nz[ok]].to(torch.int32))
+    if acc.numel() and int(acc.max()) > 255:
         raise ValueError("time_jitter produced a count above 255 in a uint8 count frame; use a smaller jitter")
-    return out.to(torch.uint8)
+    return acc.to(torch.uint8).view_as(x)
 
 
 def augment_batch(
