@@ -263,8 +263,13 @@ def write_hsd(
                 tarr[i] = np.asarray(times[i], dtype=time_dtype)
                 uarr[i] = np.asarray(units[i], dtype=np.uint16)
             if n:
-                td[...] = tarr
-                ud[...] = uarr
+                try:
+                    td[...] = tarr
+                    ud[...] = uarr
+                except TypeError:  # h5py cannot bulk-write equal-length rows: write them one by one
+                    for i in range(n):
+                        td[i] = tarr[i]
+                        ud[i] = uarr[i]
             labels = np.asarray(labels)
             f.create_dataset("labels", data=labels.astype(np.uint16 if labels.max(initial=0) > 255 else np.uint8))
             if speakers is not None:
