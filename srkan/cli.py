@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import hydra
 import torch
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -347,6 +347,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         callbacks = instantiate_callbacks(cfg.get("callbacks"))
         if not loggers:
             callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+        if cfg.trainer.get("enable_progress_bar") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        if cfg.trainer.get("enable_model_summary") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
         trainer: Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
         hparams = {k: v for k, v in _container(OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})).items()}
