@@ -30,7 +30,7 @@ import torch
 
 from srkan.data.binning import bin_events
 from srkan.data.datamodule import HSDFileDataModule
-from srkan.data.hsd import read_hsd, write_hsd
+from srkan.data.hsd import file_checksum, read_hsd, write_hsd
 
 
 def write_synthetic(path: Path, n: int, events: int, seed: int) -> None:
@@ -94,6 +94,7 @@ def main() -> None:
     cache_mb = sum(p.stat().st_size for p in cache.glob("*.npz")) / 2**20
     report("cache_MiB", cache_mb, "MiB", "-")
 
+    file_checksum.__defaults__[0].clear()  # as in a fresh process: the files are hashed again
     dm = HSDFileDataModule(**kw)
     t0 = time.perf_counter()
     dm.prepare_data()

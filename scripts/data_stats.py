@@ -61,7 +61,7 @@ def raster(dm, split: str, path: Path) -> None:
         if idx.size == 0:
             ax.text(0.5, 0.5, "no sample", ha="center", va="center", transform=ax.transAxes)
             continue
-        fr = ds.frames[idx[0]].T  # [C, T]
+        fr = ds[int(idx[0])][0].numpy().T  # [C, T]
         ax.imshow(
             fr > 0, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest",
             extent=(0, dm.T * dm.dt, 0, dm.n_channels),

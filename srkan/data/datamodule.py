@@ -42,24 +42,35 @@ class FrameDataset(Dataset):
     """Frames in memory: ``ds[i] -> (x uint8 [T, C], y int64)``; ``ds.__getitems__(idx)`` returns a whole
     batch ``(x [B, T, C], y [B])`` with one gather (used by the DataLoader with :func:`collate_frames`)."""
 
-    def __init__(self, frames: np.ndarray, labels: np.ndarray):
-        # numpy holds the frames: its fancy-index gather is far faster than torch's index_select on uint8
-        self.frames = np.ascontiguousarray(frames)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        if self.frames.dtype != np.uint8 or self.frames.ndim != 3:
-            raise ValueError(f"frames must be uint8 [N, T, C], got {self.frames.dtype} {self.frames.shape}")
-        if self.labels.shape != (self.frames.shape[0],):
-            raise ValueError(f"labels must be [N={self.frames.shape[0]}], got {self.labels.shape}")
+    def __init__(self, frames: np.ndarray, labels: np.ndarray, index: np.ndarray | None = None):
+        # numpy holds the frames: its fancy-index gather is far faster than torch's index_select on uint8.
+        # ``index`` selects a subset of rows without copying the frames (train/val views of one file).
+        self._all = np.ascontiguousarray(frames)
+        self._labels = np.asarray(labels, dtype=np.int64)
+        if self._all.dtype != np.uint8 or self._all.ndim != 3:
+            raise ValueError(f"frames must be uint8 [N, T, C], got {self._all.dtype} {self._all.shape}")
+        if self._labels.shape != (self._all.shape[0],):
+            raise ValueError(f"labels must be [N={self._all.shape[0]}], got {self._labels.shape}")
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
+        self.labels = self._labels if self.index is None else self._labels[self.index]
+
+    @property
+    def frames(self) -> np.ndarray:
+        """All frames of this dataset as one ``uint8 [N, T, C]`` array (a copy for subset views)."""
+        return self._all if self.index is None else self._all[self.index]
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def _rows(self, idx):
+        return idx if self.index is None else self.index[idx]
+
     def __getitem__(self, i):
-        return torch.from_numpy(self.frames[i].copy()), torch.tensor(self.labels[i], dtype=torch.long)
+        return torch.from_numpy(self._all[self._rows(i)].copy()), torch.tensor(self.labels[i], dtype=torch.long)
 
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
-        return torch.from_numpy(self.frames[idx]), torch.from_numpy(self.labels[idx])
+        return torch.from_numpy(self._all[self._rows(idx)]), torch.from_numpy(self.labels[idx])
 
 
 def collate_frames(batch):
@@ -202,11 +213,11 @@ class HSDDataModule(L.LightningDataModule):
                 raise ValueError(f"{files['train']}: no extra/speaker, needed for the speaker-disjoint validation split")
             tr_idx, val_idx = speaker_split(tr.speakers, self.val_fraction, self.seed)
             self.val_speakers = sorted(int(s) for s in np.unique(tr.speakers[val_idx]))
-            self.val_set = FrameDataset(tr.frames[val_idx], tr.labels[val_idx])
+            self.val_set = FrameDataset(tr.frames, tr.labels, index=val_idx)
         if val_idx is None:
             self.train_set = FrameDataset(tr.frames, tr.labels)
         else:
-            self.train_set = FrameDataset(tr.frames[tr_idx], tr.labels[tr_idx])
+            self.train_set = FrameDataset(tr.frames, tr.labels, index=tr_idx)
         te = self.splits["test"]
         self.test_set = FrameDataset(te.frames, te.labels)
 
@@ -222,7 +233,7 @@ class HSDDataModule(L.LightningDataModule):
                 events_dropped=int(dr.sum()),
                 dropped_fraction=float(dr.sum()) / n_ev if n_ev else 0.0,
                 mean_events_per_sample=float(ev.mean()) if ev.size else 0.0,
-                mean_frame_spikes_per_sample=float(b.frames[sel].sum(axis=(1, 2), dtype=np.int64).mean()) if ev.size else 0.0,
+                mean_frame_spikes_per_sample=float(b.frame_spikes[sel].mean()) if ev.size else 0.0,
             )
 
         self.stats = {"train": _stats(tr, None if val_idx is None else tr_idx)}
