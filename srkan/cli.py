@@ -351,7 +351,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         if cfg.trainer.get("enable_model_summary") is False:
             callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
-        trainer: Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        extra = {"num_sanity_val_steps": 0} if ckpt_path else {}  # keep the RNG streams exact on resume
+        trainer: Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
 
         hparams = {k: v for k, v in _container(OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})).items()}
         hparams.update(_n_params(model))
@@ -365,7 +366,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         train_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
-        last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
+        last = ""
+        for cb in trainer.checkpoint_callbacks:  # the 'last' checkpoint (callbacks.last_checkpoint), else save_last
+            last = (cb.best_model_path if cb.monitor is None else cb.last_model_path) or last
         test_metrics: dict[str, float] = {}
         if cfg.get("test", False):
             if best and cfg.get("train", True):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -96,7 +97,6 @@ class SpikeClassifier(LightningModule):
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self._use_membrane = callable(getattr(model, "readout_membrane", None))
-        self._pending_rng: Optional[dict] = None
 
     # ------------------------------------------------------------------ forward / loss
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,9 +199,10 @@ class SpikeClassifier(LightningModule):
 
     # ------------------------------------------------------------------ exact resume
     # Lightning restores weights, optimiser, schedulers, loops and callbacks but not the RNG streams
-    # that shuffle batches and drive dropout / augmentation. They are saved with every checkpoint
-    # (as tensors and ints only, so the file still loads with weights_only=True) and put back at the
-    # start of the first training epoch after a resume, after the sanity-check validation.
+    # that shuffle batches and drive dropout / augmentation. They are saved with every checkpoint (as
+    # tensors and ints only, so the file still loads with weights_only=True) and restored as soon as
+    # the checkpoint is loaded, before the first training iterator of the resumed run is created.
+    # The CLI skips the sanity-check validation when resuming: it would draw from the same streams.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         py_state = random.getstate()
         np_state = np.random.get_state()
@@ -216,11 +217,9 @@ class SpikeClassifier(LightningModule):
         checkpoint["rng_states"] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._pending_rng = checkpoint.get("rng_states")
-
-    def on_train_epoch_start(self) -> None:
-        state, self._pending_rng = self._pending_rng, None
-        if not state:
+        state = checkpoint.get("rng_states")
+        fitting = self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING
+        if not state or not fitting:  # only a resumed fit continues the streams (not test / predict)
             return
         torch.set_rng_state(state["torch"])
         py = state["python"]
