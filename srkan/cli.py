@@ -187,14 +187,18 @@ def _prepare_wandb(logger_cfg: Optional[DictConfig]) -> None:
         os.makedirs(save_dir, exist_ok=True)
 
 
-def _finish_wandb(exit_code: int) -> None:
-    """Finish the job's W&B run (one run per job), with a failing exit code if the job raised."""
-    if "wandb" not in sys.modules:
-        return
-    import wandb
+def _finish_wandb(exit_code: int, wandb_mode: Optional[str]) -> None:
+    """Finish the job's W&B run (one run per job), with a failing exit code if the job raised, and put
+    back WANDB_MODE (Lightning's offline WandbLogger sets it, which would leak into the next job)."""
+    if "wandb" in sys.modules:
+        import wandb
 
-    if wandb.run is not None:
-        wandb.finish(exit_code=exit_code)
+        if wandb.run is not None:
+            wandb.finish(exit_code=exit_code)
+    if wandb_mode is None:
+        os.environ.pop("WANDB_MODE", None)
+    else:
+        os.environ["WANDB_MODE"] = wandb_mode
 
 
 def instantiate_callbacks(cfg: Optional[DictConfig]) -> list[Callback]:
@@ -331,7 +335,7 @@ def _setup(cfg: DictConfig, model_cfg: Any, data_cfg: Any) -> tuple[LightningDat
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train (and test) as configured. Returns ``(metrics, objects)``; ``metrics`` holds plain floats,
     ``objects`` the datamodule, model, module, trainer and ``best_ckpt`` / ``last_ckpt`` paths."""
-    exit_code = 1
+    exit_code, wandb_mode = 1, os.environ.get("WANDB_MODE")
     try:
         output_dir = str(cfg.paths.output_dir)
         _extras(cfg)
@@ -386,12 +390,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         exit_code = 0
         return metrics, objects
     finally:
-        _finish_wandb(exit_code)
+        _finish_wandb(exit_code, wandb_mode)
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test a checkpoint. ``data`` / ``model`` default to the configuration stored in the checkpoint."""
-    exit_code = 1
+    exit_code, wandb_mode = 1, os.environ.get("WANDB_MODE")
     try:
         output_dir = str(cfg.paths.output_dir)
         ckpt_path = _check_ckpt_path(cfg.get("ckpt_path"))
@@ -429,7 +433,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         exit_code = 0
         return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "module": module, "trainer": trainer}
     finally:
-        _finish_wandb(exit_code)
+        _finish_wandb(exit_code, wandb_mode)
 
 
 def _metric(metrics: dict[str, Any], name: Optional[str]) -> Optional[float]:
