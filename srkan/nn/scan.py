@@ -1,0 +1,91 @@
+"""ChunkedScan: the one operator for every linear recurrence in srkan.
+
+``h[t] = a ⊙ h[t-1] + b[t]`` with a per-channel constant decay ``a`` (the traces of the modal synapses,
+the distal dendritic compartment and the readout integrator all have this form). Inside a chunk of
+``L`` steps the recurrence is solved in parallel (a doubling scan, ``log2 L`` vectorised passes);
+across chunks only the carry ``h`` is sequential.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def carry_powers(decay: Tensor, length: int) -> Tensor:
+    """``[L, D]`` with ``P[t, d] = a_d^(t+1)``: how much of the carry survives to step ``t``."""
+    steps = torch.arange(1, length + 1, device=decay.device, dtype=decay.dtype)
+    return torch.exp(steps[:, None] * torch.log(decay.clamp_min(1e-30))[None, :])
+
+
+def _doubling_scan(decay: Tensor, drive: Tensor) -> Tensor:
+    """Zero-carry scan ``h[t] = a h[t-1] + drive[t]`` in ``ceil(log2 L)`` vectorised passes (Hillis–Steele:
+    after the pass with offset ``k`` each step holds the decayed sum of its last ``2k`` drives). No
+    division by decay powers, so it is stable for any decay in (0, 1]."""
+    length = drive.shape[1]
+    h = drive.clone()
+    power = decay
+    k = 1
+    while k < length:
+        h[:, k:] += power * h[:, :-k].clone()
+        power = power * power
+        k *= 2
+    return h
+
+
+class _LinearScan(torch.autograd.Function):
+    """Forward: the doubling scan plus the carry. Backward: the adjoint recurrence is the same scan run
+    backwards in time, ``g̃[t] = ∂L/∂h[t] + a g̃[t+1]``; then ``∂L/∂drive = g̃``,
+    ``∂L/∂h0 = a g̃[0]`` and ``∂L/∂a = Σ_{b,t} g̃[t] h[t-1]``."""
+
+    @staticmethod
+    def forward(ctx, decay, drive, h0):
+        h = _doubling_scan(decay, drive) + carry_powers(decay, drive.shape[1])[None] * h0[:, None, :]
+        ctx.save_for_backward(decay, h, h0)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        decay, h, h0 = ctx.saved_tensors
+        adjoint = _doubling_scan(decay, grad_h.flip(1)).flip(1)
+        h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
+        grad_decay = (adjoint * h_prev).sum(dim=(0, 1)) if ctx.needs_input_grad[0] else None
+        grad_h0 = decay * adjoint[:, 0] if ctx.needs_input_grad[2] else None
+        return grad_decay, adjoint, grad_h0
+
+
+def linear_scan(decay: Tensor, drive: Tensor, h0: Tensor) -> Tensor:
+    """Solve ``h[t] = decay ⊙ h[t-1] + drive[t]`` over one chunk, in parallel over time.
+
+    Args:
+        decay: ``[D]`` per-channel decay in (0, 1].
+        drive: ``[B, L, D]`` input added at each step.
+        h0: ``[B, D]`` state before the first step of the chunk.
+
+    Returns:
+        ``[B, L, D]`` states after each step; ``h[:, -1]`` is the carry into the next chunk.
+    """
+    if drive.dim() != 3 or decay.shape != drive.shape[-1:] or h0.shape != (drive.shape[0], drive.shape[2]):
+        raise ValueError(f"linear_scan expects decay [D], drive [B, L, D], h0 [B, D]; got "
+                         f"{list(decay.shape)}, {list(drive.shape)}, {list(h0.shape)}")
+    return _LinearScan.apply(decay, drive, h0)
+
+
+def chunked_linear_scan(decay: Tensor, drive: Tensor, h0: Tensor, chunk_size: int | None) -> Tensor:
+    """``linear_scan`` over a whole sequence, chunk by chunk, carrying the state between chunks.
+
+    Args:
+        decay: ``[D]``; drive: ``[B, T, D]``; h0: ``[B, D]``; chunk_size: steps per chunk
+            (``None`` or 0: the whole sequence in one chunk).
+
+    Returns:
+        ``[B, T, D]``.
+    """
+    T = drive.shape[1]
+    L = T if not chunk_size else chunk_size
+    outs = []
+    h = h0
+    for start in range(0, T, L):
+        chunk = linear_scan(decay, drive[:, start:start + L], h)
+        h = chunk[:, -1]
+        outs.append(chunk)
+    return torch.cat(outs, dim=1)
