@@ -109,3 +109,26 @@ def test_wandb_job_that_raises_finishes_run_with_failing_exit_code(tmp_path, mon
     assert calls == [1]
     assert wandb.run is None
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "no offline W&B run written"
+
+
+def test_train_main_returns_optimized_metric(tmp_path):
+    from srkan.cli import train_main
+
+    cfg = compose_cfg(tmp_path, tiny_overrides("rnn", "debug=fdr", "optimized_metric=val/acc_best"))
+    value = train_main(cfg)
+    assert isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def test_logger_many_writes_csv_tensorboard_and_offline_wandb(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = compose_cfg(tmp_path, tiny_overrides("rnn", "logger=many", "trainer.max_epochs=1",
+                                               "trainer.limit_train_batches=1", "test=false"))
+    train(cfg)
+    assert list(tmp_path.glob("csv/*/metrics.csv"))
+    assert list(tmp_path.glob("tensorboard/**/events.out.tfevents.*"))
+    assert list(tmp_path.glob("wandb/offline-run-*"))
+    import os
+    assert os.environ["WANDB_MODE"] == "offline"  # restored after the job
