@@ -155,3 +155,14 @@ def test_fused_lif_matches_autograd_reference(name):
 
     for g, r in zip(torch.autograd.grad(loss(out, st), inputs), torch.autograd.grad(loss(ref, rst), inputs)):
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_doubling_and_stepwise_scans_agree():
+    """The accelerator path (doubling) and the CPU path (stepwise) compute the same recurrence."""
+    from srkan.nn.scan import _doubling_scan, _stepwise_scan
+
+    torch.manual_seed(0)
+    decay = torch.rand(6, dtype=f64)
+    for length in (1, 2, 5, 16, 37):
+        drive = torch.randn(3, length, 6, dtype=f64)
+        torch.testing.assert_close(_doubling_scan(decay, drive), _stepwise_scan(decay, drive))
