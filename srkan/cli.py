@@ -446,13 +446,26 @@ def _metric(metrics: dict[str, Any], name: Optional[str]) -> Optional[float]:
     return float(metrics[name])
 
 
+def _refuse(exc: ConfigError) -> None:
+    """A refused configuration ends the process with exit code 2 and one line naming the key."""
+    log.error("refused: %s", exc)
+    print(f"srkan: refused: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from exc
+
+
 def train_main(cfg: DictConfig) -> Optional[float]:
     """Entry point of ``train.py``: trains and returns ``cfg.optimized_metric`` (for sweepers)."""
-    metrics, _ = train(cfg)
-    return _metric(metrics, cfg.get("optimized_metric"))
+    try:
+        metrics, _ = train(cfg)
+        return _metric(metrics, cfg.get("optimized_metric"))
+    except ConfigError as exc:
+        _refuse(exc)
 
 
 def eval_main(cfg: DictConfig) -> dict[str, float]:
     """Entry point of ``eval.py``."""
-    metrics, _ = evaluate(cfg)
-    return metrics
+    try:
+        metrics, _ = evaluate(cfg)
+        return metrics
+    except ConfigError as exc:
+        _refuse(exc)

@@ -147,6 +147,13 @@ def test_refuse_unknown_override_keys(tmp_path, override):
 def test_refuse_model_data_mismatch(tmp_path):
     _refused(tmp_path, ["model.n_in=699"], r"^model\.n_in=699 does not match the data's 700 input channels")
     _refused(tmp_path, ["model.n_out=7"], r"^model\.n_out=7 does not match the data's 4 classes")
+    # through the entry point of train.py: exit code 2, nothing trained
+    from srkan.cli import train_main
+
+    with pytest.raises(SystemExit) as exc:
+        train_main(compose_cfg(tmp_path / "run2", tiny_overrides("rnn", "model.n_in=699"), tiny_model=False))
+    assert exc.value.code == 2
+    assert not (tmp_path / "run2" / "checkpoints").exists()
 
 
 def test_refuse_bad_model_value_names_key(tmp_path):

@@ -51,15 +51,16 @@ def test_train_then_eval_same_test_acc(tmp_path):
     assert emetrics["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
 
 
-def test_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("model", [m for m in ("rnn", "srkan") if m in MODEL_CONFIGS])
+def test_resume_is_exact(tmp_path, model):
     # uninterrupted 2-epoch run
-    full, fobj = train(compose_cfg(tmp_path / "full", tiny_overrides("rnn", *TWO_EPOCHS)))
+    full, fobj = train(compose_cfg(tmp_path / "full", tiny_overrides(model, *TWO_EPOCHS)))
     # same run stopped after epoch 1 (2 steps), then resumed from last.ckpt
-    _, iobj = train(compose_cfg(tmp_path / "part", tiny_overrides("rnn", *TWO_EPOCHS, "trainer.max_steps=2", "test=false")))
+    _, iobj = train(compose_cfg(tmp_path / "part", tiny_overrides(model, *TWO_EPOCHS, "trainer.max_steps=2", "test=false")))
     last = Path(iobj["output_dir"]) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
     # resumed in the same run folder (hydra.run.dir=<run>), so the best-checkpoint tracking continues too
-    resumed, robj = train(compose_cfg(tmp_path / "part", tiny_overrides("rnn", *TWO_EPOCHS, f"ckpt_path={last}")))
+    resumed, robj = train(compose_cfg(tmp_path / "part", tiny_overrides(model, *TWO_EPOCHS, f"ckpt_path={last}")))
     a = _weights(str(Path(fobj["output_dir"]) / "checkpoints" / "last.ckpt"))
     b = _weights(str(Path(robj["output_dir"]) / "checkpoints" / "last.ckpt"))
     assert a.keys() == b.keys()
