@@ -34,9 +34,12 @@ def test_readme_quick_start_runs_verbatim():
     assert set(namespace["spikes"].unique().tolist()) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 10, 17, 0, 4])
-@pytest.mark.parametrize("options", [{}, {"basis": "rational"}, {"n_modes": 2, "dendritic_gate": False},
-                                     {"spline_order": 2, "surrogate": "atan"}])
+CHUNK_CASES = [(c, {}) for c in (1, 3, 10, 17, 0, 4)] + [
+    (4, {"basis": "rational"}), (6, {"n_modes": 2, "dendritic_gate": False}),
+    (5, {"spline_order": 2, "surrogate": "atan"}), (7, {"surrogate": "rectangle", "synapse_rank": 7})]
+
+
+@pytest.mark.parametrize("chunk_size, options", CHUNK_CASES)
 def test_chunked_model_matches_sequential_reference(chunk_size, options):
     """Outputs and gradients of the chunked, checkpointed stack equal a plain step-by-step loop."""
     model = small_model(chunk_size=chunk_size, homeostasis="none", **options).train()

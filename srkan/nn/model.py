@@ -177,14 +177,16 @@ class SRKAN(nn.Module):
                              f"got {list(x.shape)}")
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"expected a non-empty batch and time axis, got shape {list(x.shape)}")
-        if x.is_floating_point():
-            if not bool(torch.isfinite(x).all()):
-                bad = int((~torch.isfinite(x)).sum())
-                raise ValueError(f"input contains {bad} non-finite value(s) (NaN/inf); spikes must be finite")
-        elif x.dtype not in (torch.uint8, torch.bool, torch.int8, torch.int16, torch.int32, torch.int64):
+        if x.dtype in (torch.bool, torch.uint8):
+            return  # cannot be negative or non-finite
+        if not (x.is_floating_point() or x.dtype in (torch.int8, torch.int16, torch.int32, torch.int64)):
             raise ValueError(f"expected float, bool or integer spikes, got dtype {x.dtype}")
-        if x.dtype != torch.bool and x.dtype != torch.uint8 and bool((x < 0).any()):
-            raise ValueError(f"input contains negative values (min {float(x.min())}); spike counts must be >= 0")
+        lo, hi = torch.aminmax(x)  # one pass: NaN propagates into both, ±inf shows at an end
+        if x.is_floating_point() and not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(f"input contains {bad} non-finite value(s) (NaN/inf); spikes must be finite")
+        if bool(lo < 0):
+            raise ValueError(f"input contains negative values (min {float(lo)}); spike counts must be >= 0")
 
     # ----------------------------------------------------------------------------------- core
     def _chunk(self, x: Tensor, states: list[tuple], thetas: list[Tensor]):
