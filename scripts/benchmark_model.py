@@ -110,10 +110,56 @@ def memory_child(name: str, T: int, checkpoint: bool, B: int) -> dict:
 
 
 def memory_mib(name: str, T: int, checkpoint: bool, B: int) -> float:
-    code = (f"import json, sys; sys.path.insert(0, {repr(sys.path[0])}); import benchmark_model as b; "
+    code = (f"import json, sys, torch; torch.set_num_threads({torch.get_num_threads()}); "
+            f"sys.path.insert(0, {repr(sys.path[0])}); import benchmark_model as b; "
             f"print(json.dumps(b.memory_child({name!r}, {T}, {checkpoint}, {B})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_growth_mib"]
+
+
+def profile_train_step(B: int, T: int) -> dict:
+    """Where one default training step's CPU time goes: self time of matmuls, and the inclusive
+    time of each model component (forward, recompute and backward together)."""
+    from torch.profiler import profile, record_function
+
+    import srkan.nn.dendrite as dendrite
+    import srkan.nn.neuron as neuron
+    import srkan.nn.synapse as synapse
+
+    def labelled(fn, label):
+        def wrapper(*args, **kwargs):
+            with record_function(label):
+                return fn(*args, **kwargs)
+        return wrapper
+
+    patches = [(synapse.ModalSynapse, "forward", "synapse (trace, norm, curves, mix)"),
+               (synapse.ModalSynapse, "curves_at", "  of which spline curves"),
+               (dendrite.DendriticGate, "forward", "dendritic gate"),
+               (neuron.AdaptiveLIF, "forward", "LIF loop (forward)")]
+    originals = [(cls, name, getattr(cls, name)) for cls, name, _ in patches]
+    for cls, name, label in patches:
+        setattr(cls, name, labelled(getattr(cls, name), label))
+    try:
+        model = build("srkan", T).train()
+        x, y = spikes(B, T), torch.randint(0, N_OUT, (B,))
+
+        def step():
+            nn.functional.cross_entropy(logits_of(model, x), y).backward()
+
+        step()
+        with profile() as prof:
+            step()
+    finally:
+        for cls, name, fn in originals:
+            setattr(cls, name, fn)
+    events = {e.key: e for e in prof.key_averages()}
+    total = sum(e.self_cpu_time_total for e in events.values())
+    share = {label: events[label].cpu_time_total / total for _, _, label in patches if label in events}
+    share["matmul (mm + addmm, self)"] = sum(events[k].self_cpu_time_total for k in ("aten::mm", "aten::addmm")
+                                            if k in events) / total
+    share["LIF backward (self + children)"] = events["_LIFChunkBackward"].cpu_time_total / total \
+        if "_LIFChunkBackward" in events else 0.0
+    return {k: round(v, 3) for k, v in share.items()}
 
 
 def emit(rows: list, metric: str, srkan: float, gru: float, unit: str, **extra):
@@ -129,7 +175,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--memory-T", type=int, nargs="*", default=None, help="sequence lengths for memory")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="also print where a training step's time goes")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     repeats = args.repeats or (2 if args.quick else 5)
     Ts = args.memory_T or ([100, 400] if args.quick else [100, 400, 1600])
     B, T = args.batch, 100
@@ -152,6 +202,8 @@ def main():
                  memory_mib("srkan", t, ckpt, B), gru_mib, "MiB", T=t,
                  chunk_size=max(1, round(math.sqrt(t))))
 
+    if args.profile:
+        print(json.dumps({"metric": "train_step_time_share", **profile_train_step(B, T)}), flush=True)
     print()
     print(f"| measurement (B={B}) | SRKAN | GRU-256 | SRKAN / GRU |")
     print("|---|---:|---:|---:|")

@@ -241,3 +241,27 @@ def test_step_chunk_refuses_unknown_readout():
     model = small_model()
     with pytest.raises(ValueError, match="readout"):
         model.step_chunk(spikes_input(), model.init_state(3), readout="voltage")
+
+
+def test_small_model_learns_the_rate_coded_toy_task():
+    """A small SRKAN separates classes coded by which channel block fires more, within 25 steps."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+
+    def batch(B):
+        y = torch.randint(0, 4, (B,), generator=g)
+        p = torch.where((torch.arange(40) // 10)[None] == y[:, None], 0.3, 0.05)
+        return (torch.rand(B, 30, 40, generator=g) < p[:, None]).float(), y
+
+    model = SRKAN(n_in=40, n_hidden=32, n_out=4, n_layers=2, T=30, chunk_size=6)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(25):
+        x, y = batch(16)
+        loss = torch.nn.functional.cross_entropy(model.readout_membrane(x).mean(1), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = batch(128)
+    with torch.no_grad():
+        acc = (model.eval().readout_membrane(x).mean(1).argmax(1) == y).float().mean()
+    assert acc >= 0.8, acc
