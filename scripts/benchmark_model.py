@@ -39,7 +39,7 @@ class GRUReadout(nn.Module):
         return self.readout(self.gru(x.float())[0])
 
 
-def build(name: str, T: int, checkpoint: bool = True, **overrides) -> nn.Module:
+def build(name: str, T: int, checkpoint: bool | str = "auto", **overrides) -> nn.Module:
     torch.manual_seed(0)
     if name == "gru":
         return GRUReadout()
@@ -140,7 +140,7 @@ def profile_train_step(B: int, T: int) -> dict:
     for cls, name, label in patches:
         setattr(cls, name, labelled(getattr(cls, name), label))
     try:
-        model = build("srkan", T).train()
+        model = build("srkan", T, True).train()
         x, y = spikes(B, T), torch.randint(0, N_OUT, (B,))
 
         def step():
@@ -193,8 +193,11 @@ def main():
          inference_ms_per_sample(gru, B, T, repeats), "ms", T=T)
     emit(rows, "inference_ms_per_sample_B1", inference_ms_per_sample(srkan, 1, T, repeats * 4),
          inference_ms_per_sample(gru, 1, T, repeats * 4), "ms", T=T)
-    emit(rows, "train_step_ms_B32", train_step_ms(srkan, B, T, repeats),
-         train_step_ms(gru, B, T, repeats), "ms", T=T)
+    gru_step = train_step_ms(gru, B, T, repeats)
+    emit(rows, "train_step_ms_B32", train_step_ms(srkan, B, T, repeats), gru_step, "ms", T=T,
+         checkpoint_chunks="auto (off: %.0f MiB of activations)" % srkan.activation_mib(B, T))
+    emit(rows, "train_step_ms_B32_checkpoint_on", train_step_ms(build("srkan", T, True), B, T, repeats),
+         gru_step, "ms", T=T)
     for t in Ts:
         gru_mib = memory_mib("gru", t, True, B)
         for ckpt in (True, False):

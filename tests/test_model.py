@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def small_model(**kw):
     torch.manual_seed(0)
-    args = dict(n_in=12, n_hidden=10, n_out=4, n_layers=2, T=17, grid=4, chunk_size=5)
+    args = dict(n_in=12, n_hidden=10, n_out=4, n_layers=2, T=17, grid=4, chunk_size=5, checkpoint_chunks=True)
     args.update(kw)
     return SRKAN(**args).double()
 
@@ -58,6 +58,17 @@ def test_chunked_model_matches_sequential_reference(chunk_size, options):
             assert g is None or torch.count_nonzero(g) == 0, name
             continue
         torch.testing.assert_close(g, r, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def test_auto_checkpointing_follows_the_memory_budget():
+    model = SRKAN(n_in=700, n_out=20)  # 4 x 256: ~160 B per neuron-step → 0.5 GiB at B=32, T=100
+    assert model.checkpoint_chunks == "auto"
+    assert not model._should_checkpoint(32, 100)
+    assert model._should_checkpoint(32, 400) and model._should_checkpoint(32, 1600)
+    assert SRKAN(n_in=700, n_out=20, checkpoint_chunks=True)._should_checkpoint(1, 10)
+    assert not SRKAN(n_in=700, n_out=20, checkpoint_chunks=False)._should_checkpoint(1024, 10_000)
+    with pytest.raises(ValueError, match="checkpoint_chunks"):
+        SRKAN(n_in=700, n_out=20, checkpoint_chunks="sometimes")
 
 
 def test_checkpointing_does_not_change_gradients():

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .allocator import release_freed_activations
 from .dendrite import DendriticGate
 from .neuron import AdaptiveLIF, Homeostasis
 from .scan import linear_scan
@@ -61,7 +62,7 @@ class SRKANBlock(nn.Module):
         if self.gate is not None:
             gate, g_seq = self.gate(z, g)
             current = current * gate
-            g = g_seq[:, -1]
+            g = g_seq[:, -1].clone()  # a copy, not a view: a view would keep the whole chunk alive
         spikes, (v, b, s) = self.neuron(current, (v, b, s), theta)
         return spikes, (u, g, v, b, s), outside
 
@@ -81,7 +82,10 @@ class SRKAN(nn.Module):
         homeostasis: ``"ema_deadband"`` | ``"naive"`` | ``"none"``; target_rate (spikes/step),
             homeostasis_momentum (μ), homeostasis_deadband (δ), homeostasis_step (η), threshold_floor.
         dendritic_gate: use the two-compartment gate; gate_rank: rank of its drive.
-        checkpoint_chunks: recompute chunks in the backward pass (O(√T) memory) while training.
+        checkpoint_chunks: recompute chunks in the backward pass while training (O(√T) memory, ~1.6×
+            the compute of a training step): ``True``, ``False`` or ``"auto"`` (default: on when the
+            activations a plain backward pass would store exceed ``checkpoint_budget_mib``).
+        checkpoint_budget_mib: the memory budget of ``"auto"`` (MiB).
         dt: step length (ms). tau_trace: ``(min, max)`` trace time constants (ms); tau_mem,
             tau_adapt, tau_distal, tau_readout: time constants (ms); adapt_beta: adaptation strength.
         threshold: initial θ. grid_range: the spline grid covers ``[-grid_range, grid_range]``.
@@ -97,7 +101,8 @@ class SRKAN(nn.Module):
                  target_rate: float = 0.1, homeostasis_momentum: float = 0.1,
                  homeostasis_deadband: float = 0.02, homeostasis_step: float = 0.1,
                  threshold_floor: float = 0.05, dendritic_gate: bool = True, gate_rank: int = 8,
-                 checkpoint_chunks: bool = True, dt: float = 10.0,
+                 checkpoint_chunks: bool | str = "auto", checkpoint_budget_mib: float = 1024.0,
+                 dt: float = 10.0,
                  tau_trace: tuple[float, float] = (20.0, 500.0), tau_mem: float = 20.0,
                  tau_adapt: float = 200.0, tau_distal: float = 100.0, tau_readout: float = 50.0,
                  adapt_beta: float = 0.2, threshold: float = 1.0, grid_range: float = 2.0,
@@ -117,6 +122,10 @@ class SRKAN(nn.Module):
             raise ValueError(f"chunk_size must be an integer >= 0, None or 'auto', got {chunk_size!r}")
         if basis not in BASES:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+        if checkpoint_chunks not in (True, False, "auto"):
+            raise ValueError(f"checkpoint_chunks must be true, false or 'auto', got {checkpoint_chunks!r}")
+        if not checkpoint_budget_mib > 0:
+            raise ValueError(f"checkpoint_budget_mib must be > 0, got {checkpoint_budget_mib}")
         if not dt > 0:
             raise ValueError(f"dt must be > 0 (ms), got {dt}")
         for name, tau in (("tau_mem", tau_mem), ("tau_adapt", tau_adapt), ("tau_distal", tau_distal),
@@ -131,6 +140,7 @@ class SRKAN(nn.Module):
         self.n_in, self.n_hidden, self.n_out, self.n_layers = n_in, n_hidden, n_out, n_layers
         self.T, self.grid, self.chunk_size = T, grid, chunk_size or 0
         self.checkpoint_chunks = checkpoint_chunks
+        self.checkpoint_budget_mib = checkpoint_budget_mib
         self.homeostasis_mode = homeostasis
         n_proj = n_proj or n_hidden
         self.projection = nn.Linear(n_in, n_proj)
@@ -205,7 +215,7 @@ class SRKAN(nn.Module):
         a = self.readout_decay()
         membrane = linear_scan(a, (1 - a) * current, r)
         rates.append(spikes.detach().sum(dim=(0, 1)))
-        new_states.append((v, b, s, membrane[:, -1]))
+        new_states.append((v, b, s, membrane[:, -1].clone()))
         return spikes, membrane, new_states, torch.stack(rates[:-1]) if len(rates) > 1 else None, \
             rates[-1], torch.stack(outside)
 
@@ -217,7 +227,9 @@ class SRKAN(nn.Module):
         # Snapshot θ: homeostasis moves the buffers after this call, before any recomputation.
         thetas = [blk.neuron.threshold.clone() for blk in self.blocks] + [self.output.threshold.clone()]
         L = self.chunk_size or T
-        use_ckpt = self.checkpoint_chunks and self.training and torch.is_grad_enabled() and L < T
+        use_ckpt = self.training and torch.is_grad_enabled() and L < T and self._should_checkpoint(B, T)
+        if use_ckpt:
+            release_freed_activations()
         spikes, membranes = [], []
         hidden_counts = torch.zeros(self.n_layers, self.n_hidden, device=x.device)
         output_counts = torch.zeros(self.n_out, device=x.device)
@@ -242,6 +254,19 @@ class SRKAN(nn.Module):
             for blk, rate in zip(self.blocks, hidden_counts / steps):
                 blk.homeostasis.update(blk.neuron.threshold, rate)
         return SRKANOutput(torch.cat(spikes, 1), torch.cat(membranes, 1)), states
+
+    # Bytes a plain backward pass stores per neuron per step (measured: ~160 B at the defaults).
+    _ACTIVATION_BYTES_PER_NEURON_STEP = 160
+
+    def activation_mib(self, batch: int, steps: int) -> float:
+        """Estimated activation memory (MiB) of a training step without chunk checkpointing."""
+        neurons = self.n_layers * self.n_hidden
+        return batch * steps * neurons * self._ACTIVATION_BYTES_PER_NEURON_STEP / 2**20
+
+    def _should_checkpoint(self, batch: int, steps: int) -> bool:
+        if self.checkpoint_chunks == "auto":
+            return self.activation_mib(batch, steps) > self.checkpoint_budget_mib
+        return bool(self.checkpoint_chunks)
 
     def _record_stats(self, hidden_rates: Tensor, output_rate: Tensor, outside: Tensor) -> None:
         stats = {}

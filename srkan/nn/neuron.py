@@ -78,14 +78,17 @@ class _LIFChunk(torch.autograd.Function):
         spikes = torch.stack(spikes, dim=1)
         if need_grad:
             ctx.surrogate = surrogate
+            # The spikes are recomputed in backward rather than saved: a custom Function that saves
+            # its own output keeps it alive even inside a checkpointed region (memory O(T)).
             ctx.save_for_backward(current, torch.stack(v_prev, 1), torch.stack(v_pres, 1),
-                                  torch.stack(b_all, 1), torch.stack(thresholds, 1), spikes,
+                                  torch.stack(b_all, 1), torch.stack(thresholds, 1),
                                   alpha, rho, beta, b_init)
         return spikes, v, b, s
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v, grad_b, grad_s):
-        current, v_prev, v_pre, b_all, thresholds, spikes, alpha, rho, beta, b0 = ctx.saved_tensors
+        current, v_prev, v_pre, b_all, thresholds, alpha, rho, beta, b0 = ctx.saved_tensors
+        spikes = (v_pre >= thresholds).to(current.dtype)
         L = current.shape[1]
         factors = ctx.surrogate.grad(v_pre - thresholds, v_pre - v_prev).unbind(1)  # σ[t], vectorised
         thresholds_t, spikes_t = thresholds.unbind(1), spikes.unbind(1)

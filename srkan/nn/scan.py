@@ -60,14 +60,15 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, decay, drive, h0):
         h = _zero_carry_scan(decay, drive) + carry_powers(decay, drive.shape[1])[None] * h0[:, None, :]
-        ctx.save_for_backward(decay, h, h0)
+        # Save h[t-1] as a new tensor, never the output itself: a custom Function that saves its own
+        # output keeps it alive even inside a checkpointed region, which would make memory O(T).
+        ctx.save_for_backward(decay, torch.cat([h0[:, None], h[:, :-1]], dim=1))
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        decay, h, h0 = ctx.saved_tensors
+        decay, h_prev = ctx.saved_tensors
         adjoint = _zero_carry_scan(decay, grad_h.flip(1)).flip(1)
-        h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
         grad_decay = (adjoint * h_prev).sum(dim=(0, 1)) if ctx.needs_input_grad[0] else None
         grad_h0 = decay * adjoint[:, 0] if ctx.needs_input_grad[2] else None
         return grad_decay, adjoint, grad_h0
@@ -106,6 +107,6 @@ def chunked_linear_scan(decay: Tensor, drive: Tensor, h0: Tensor, chunk_size: in
     h = h0
     for start in range(0, T, L):
         chunk = linear_scan(decay, drive[:, start:start + L], h)
-        h = chunk[:, -1]
+        h = chunk[:, -1].clone()
         outs.append(chunk)
     return torch.cat(outs, dim=1)

@@ -114,4 +114,5 @@ class ModalSynapse(nn.Module):
         psi = self.curves_at(z)  # [R, B, L, D]
         features = torch.cat([F.silu(z).unsqueeze(0), psi], dim=0)  # [R+1, B, L, D]
         features = features.permute(1, 2, 0, 3).flatten(-2)  # [B, L, (R+1)·D], curve-major
-        return self.mix(features), z, u[:, -1], outside
+        # The carry is copied: a view of u would keep the whole chunk's trace alive across chunks.
+        return self.mix(features), z, u[:, -1].clone(), outside
