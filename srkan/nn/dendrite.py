@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .scan import linear_scan
 
@@ -37,5 +38,7 @@ class DendriticGate(nn.Module):
     def forward(self, z: Tensor, g0: Tensor) -> tuple[Tensor, Tensor]:
         """``z [B, L, d_state]``, ``g0 [B, d_out]`` → ``(gate σ(g) [B, L, d_out], g [B, L, d_out])``."""
         a = self.decay()
-        g = linear_scan(a, (1 - a) * self.up(self.down(z)), g0)
+        gain = 1 - a  # folded into the up-projection: a parameter-sized product, not an activation-sized one
+        drive = F.linear(self.down(z), self.up.weight * gain[:, None], self.up.bias * gain)
+        g = linear_scan(a, drive, g0)
         return torch.sigmoid(g), g
