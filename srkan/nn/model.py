@@ -75,7 +75,7 @@ class SRKAN(nn.Module):
         n_layers: number of blocks. T: nominal time steps (default ``chunk_size`` ≈ √T when
             ``chunk_size="auto"``; inputs of any length work). grid: B-spline intervals.
         chunk_size: steps per scan chunk; ``None``/``0`` = whole sequence in one chunk.
-        n_proj: pre-projection width (default ``n_hidden``). spline_order: B-spline order (3).
+        n_proj: pre-projection width (``None``: ``n_hidden``). spline_order: B-spline order (3).
         basis: ``"bspline"`` | ``"rational"``. synapse_rank: learnable curves per input (``R``).
         n_modes: trace time constants per channel. surrogate: ``"saltation"`` | ``"sigmoid"`` |
             ``"rectangle"`` | ``"atan"``; surrogate_slope, saltation_weight, saltation_min_speed tune it.
@@ -94,7 +94,7 @@ class SRKAN(nn.Module):
 
     def __init__(self, n_in: int, n_hidden: int = 256, n_out: int | None = None, n_layers: int = 4,
                  T: int = 100, grid: int = 5, chunk_size: int | str | None = 10, *,
-                 n_proj: int | None = None, spline_order: int = 3, basis: str = "bspline",
+                 n_proj: int | None = 128, spline_order: int = 3, basis: str = "bspline",
                  synapse_rank: int = 2, n_modes: int = 1, surrogate: str = "saltation",
                  surrogate_slope: float = 5.0, saltation_weight: float = 0.3,
                  saltation_min_speed: float = 0.25, homeostasis: str = "ema_deadband",
