@@ -534,7 +534,7 @@ def test_hydra_configs_and_data_stats_script(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     stats = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert stats["n_classes"] == 20 and stats["T"] == 100 and stats["dt_ms"] == 10.0
-    assert stats["splits"]["train"]["samples"] + stats["splits"]["val"]["samples"] == 400
+    assert stats["splits"]["train"]["samples"] + stats["splits"]["val"]["samples"] == 800
     assert 0 <= stats["dropped_fraction_all"] < 0.01 and stats["splits"]["test"]["speakers"] == 4
     assert (tmp_path / "run" / "raster.png").stat().st_size > 1000
     assert (tmp_path / "data" / "demo" / "SHD" / "shd_train.h5").is_file()  # SRKAN_ROOT moved data_dir
