@@ -133,3 +133,32 @@ def test_logger_many_writes_csv_tensorboard_and_offline_wandb(tmp_path, monkeypa
     assert list(tmp_path.glob("wandb/offline-run-*"))
     import os
     assert os.environ["WANDB_MODE"] == "offline"  # restored after the job
+
+
+def test_wandb_logger_gets_synapse_and_firing_rate_figures(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = compose_cfg(tmp_path, tiny_overrides("srkan", "logger=wandb", "trainer.max_epochs=1",
+                                               "trainer.limit_train_batches=1", "test=false"))
+    train(cfg)
+    names = sorted(p.name for p in tmp_path.glob("wandb/offline-run-*/files/media/images/**/*.png"))
+    assert any(n.startswith("synapses_layer0") for n in names), names
+    assert any(n.startswith("firing_rates") for n in names), names
+
+
+def test_figures_without_wandb(tmp_path):
+    from srkan import SRKAN
+    from srkan.lit.figures import firing_rate_figure, synapse_curves_figure, top_synapse_edges
+
+    model = SRKAN(n_in=12, n_hidden=6, n_out=3, n_layers=2, n_proj=6)
+    fig, edges = synapse_curves_figure(model, layer_index=1, top=5)
+    assert len(edges) == 5 and all(0 <= i < 6 and 0 <= j < 6 for i, j, _ in edges)
+    z, phi, _, _ = top_synapse_edges(model, 0, top=3, points=50)
+    assert phi.shape == (50, 6, 6)
+    with pytest.raises(ValueError, match="synaptic layers"):
+        synapse_curves_figure(model, layer_index=2)
+    assert firing_rate_figure(tmp_path / "missing.jsonl") is None
+    (tmp_path / "r.jsonl").write_text('{"epoch": 0, "val/layers/block0/rate": 0.1, "val/layers/block0/threshold": 1.0}\n'
+                                      '{"epoch": 1, "val/layers/block0/rate": 0.12, "val/layers/block0/threshold": 0.9}\n')
+    assert firing_rate_figure(tmp_path / "r.jsonl") is not None

@@ -9,7 +9,7 @@ from typing import Optional
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 
-__all__ = ["FiringRateMonitor"]
+__all__ = ["FiringRateMonitor", "WandbFigures"]
 
 
 class FiringRateMonitor(Callback):
@@ -46,3 +46,48 @@ class FiringRateMonitor(Callback):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+class WandbFigures(Callback):
+    """When W&B is a logger, logs the run's figures at the end of training: the most influential
+    learned synaptic curves of each synaptic layer (``figures/synapses_layer{k}``) and the per-layer
+    firing-rate / threshold traces (``figures/firing_rates``, from ``firing_rates.jsonl``). The same
+    figures as ``scripts/plot_synapses.py`` / ``plot_activity.py``; nothing happens without W&B.
+    """
+
+    def __init__(self, top: int = 12, max_layers: int = 4, rates_file: str = "firing_rates.jsonl") -> None:
+        self.top, self.max_layers, self.rates_file = top, max_layers, rates_file
+
+    @staticmethod
+    def _wandb_loggers(trainer: Trainer) -> list:
+        from lightning.pytorch.loggers import WandbLogger
+
+        return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+    def figures(self, trainer: Trainer, pl_module: LightningModule) -> dict:
+        """``{name: matplotlib figure}`` for this run (also usable without W&B)."""
+        from .figures import firing_rate_figure, synapse_curves_figure, synapse_layers
+
+        model = getattr(pl_module, "model", pl_module)
+        figs = {}
+        for k in range(min(len(synapse_layers(model)), self.max_layers)):
+            figs[f"figures/synapses_layer{k}"], _ = synapse_curves_figure(model, k, self.top,
+                                                                        title=type(model).__name__)
+        rates = firing_rate_figure(os.path.join(trainer.default_root_dir, self.rates_file))
+        if rates is not None:
+            figs["figures/firing_rates"] = rates
+        return figs
+
+    @rank_zero_only
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        loggers = self._wandb_loggers(trainer)
+        if not loggers:
+            return
+        import matplotlib.pyplot as plt
+        import wandb
+
+        figs = self.figures(trainer, pl_module)
+        for lg in loggers:
+            lg.experiment.log({name: wandb.Image(fig) for name, fig in figs.items()})
+        for fig in figs.values():
+            plt.close(fig)
