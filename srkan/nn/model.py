@@ -200,7 +200,9 @@ class SRKAN(nn.Module):
 
     # ----------------------------------------------------------------------------------- core
     def _chunk(self, x: Tensor, states: list[tuple], thetas: list[Tensor]):
-        """One chunk through the whole stack. ``x [B, L, n_in]`` (any dtype) → outputs, states, stats."""
+        """One chunk through the whole stack. ``x [B, L, n_in]`` (any dtype) →
+        ``(spikes, membrane [B, L, n_out], states, hidden spike counts [n_layers, n_hidden],
+        output spike counts [n_out], outside-grid fractions [n_layers])``."""
         dtype = self.projection.weight.dtype
         h = self.projection(x.to(dtype))
         new_states, rates, outside = [], [], []
@@ -214,10 +216,9 @@ class SRKAN(nn.Module):
         spikes, (v, b, s) = self.output(current, (v, b, s), thetas[-1])
         a = self.readout_decay()
         membrane = linear_scan(a, (1 - a) * current, r)
-        rates.append(spikes.detach().sum(dim=(0, 1)))
         new_states.append((v, b, s, membrane[:, -1].clone()))
-        return spikes, membrane, new_states, torch.stack(rates[:-1]) if len(rates) > 1 else None, \
-            rates[-1], torch.stack(outside)
+        output_counts = spikes.detach().sum(dim=(0, 1))
+        return spikes, membrane, new_states, torch.stack(rates), output_counts, torch.stack(outside)
 
     def _run(self, x: Tensor, states: list[tuple] | None) -> tuple[SRKANOutput, list[tuple]]:
         self._check_input(x)
