@@ -201,24 +201,20 @@ def _finish_wandb(exit_code: int, wandb_mode: Optional[str]) -> None:
         os.environ["WANDB_MODE"] = wandb_mode
 
 
-def instantiate_callbacks(cfg: Optional[DictConfig]) -> list[Callback]:
-    out: list[Callback] = []
+def _instantiate_group(cfg: Optional[DictConfig]) -> list:
+    """Instantiate every ``_target_`` entry of a config group (callbacks, logger) in order."""
     if not cfg:
-        return out
-    for name, cb in cfg.items():
-        if isinstance(cb, DictConfig) and "_target_" in cb:
-            out.append(hydra.utils.instantiate(cb, _convert_="all"))
-    return out
+        return []
+    return [hydra.utils.instantiate(entry, _convert_="all")
+            for entry in cfg.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+
+
+def instantiate_callbacks(cfg: Optional[DictConfig]) -> list[Callback]:
+    return _instantiate_group(cfg)
 
 
 def instantiate_loggers(cfg: Optional[DictConfig]) -> list[Logger]:
-    out: list[Logger] = []
-    if not cfg:
-        return out
-    for name, lg in cfg.items():
-        if isinstance(lg, DictConfig) and "_target_" in lg:
-            out.append(hydra.utils.instantiate(lg, _convert_="all"))
-    return out
+    return _instantiate_group(cfg)
 
 
 @rank_zero_only

@@ -79,6 +79,20 @@ def file_checksum(path: str | os.PathLike, _memo: dict = {}) -> str:  # noqa: B0
     return _memo[key]
 
 
+def _sample_of_event(event: int, lengths: np.ndarray) -> int:
+    """Index of the sample that holds flat event ``event``, given per-sample event counts."""
+    return int(np.searchsorted(np.cumsum(lengths), event, side="right"))
+
+
+def _as_integers(values: np.ndarray, path, what: str) -> np.ndarray:
+    """``values`` as int64 if they are integers (or integer-valued floats), else a clear error."""
+    if values.dtype.kind not in "iu":
+        if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            return values.astype(np.int64)
+        raise HSDFormatError(f"{path}: {what}, got dtype {values.dtype}")
+    return values.astype(np.int64, copy=False)
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -181,41 +195,29 @@ def read_hsd(
     if times.dtype.kind != "f":
         if times.dtype.kind not in "iu":
             raise HSDFormatError(f"{path}: spikes/times must be numbers (seconds), got dtype {times.dtype}")
-    if units.dtype.kind not in "iu":
-        if units.dtype.kind == "f" and np.all(np.isfinite(units)) and np.all(units == np.round(units)):
-            units = units.astype(np.int64)
-        else:
-            raise HSDFormatError(f"{path}: spikes/units must be integer channel ids, got dtype {units.dtype}")
-    units = units.astype(np.int64, copy=False)
+    units = _as_integers(units, path, "spikes/units must be integer channel ids")
 
-    sample_of = None
     if units.size:
         bad = (units < 0) | (units >= n_channels)
         if bad.any():
             j = _first_bad(bad)
-            sample_of = np.searchsorted(np.cumsum(lengths), j, side="right")
             raise HSDFormatError(
-                f"{path}: unit id {units[j]} in sample {sample_of} is outside [0, {n_channels}) "
+                f"{path}: unit id {units[j]} in sample {_sample_of_event(j, lengths)} is outside [0, {n_channels}) "
                 f"({int(bad.sum())} bad unit ids in total)"
             )
     if times.size:
         bad = ~np.isfinite(times)
         if bad.any():
             j = _first_bad(bad)
-            s = np.searchsorted(np.cumsum(lengths), j, side="right")
+            s = _sample_of_event(j, lengths)
             raise HSDFormatError(f"{path}: non-finite spike time {times[j]} in sample {s} ({int(bad.sum())} in total)")
         bad = times < 0
         if bad.any():
             j = _first_bad(bad)
-            s = np.searchsorted(np.cumsum(lengths), j, side="right")
+            s = _sample_of_event(j, lengths)
             raise HSDFormatError(f"{path}: negative spike time {times[j]} s in sample {s} ({int(bad.sum())} in total)")
 
-    if labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
-            labels = labels.astype(np.int64)
-        else:
-            raise HSDFormatError(f"{path}: labels must be integers, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
+    labels = _as_integers(labels, path, "labels must be integers")
     if n:
         hi = n_classes if n_classes is not None else np.iinfo(np.int64).max
         bad = (labels < 0) | (labels >= hi)
