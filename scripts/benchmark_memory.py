@@ -11,6 +11,8 @@ Prints JSON lines, a markdown table, and writes a log-log PNG plot.
     python scripts/benchmark_memory.py                       # T in {100, 200, 400, 800, 1600}, B=8
     python scripts/benchmark_memory.py --quick               # T in {50, 100, 200}
     python scripts/benchmark_memory.py --png logs/memory.png --device cuda
+    python scripts/benchmark_memory.py --variants srkan_ckpt --chunk-sizes 5 10 20 50 0 --T 100 400 1600
+                                                             # the chunk_size trade-off (0 = one chunk)
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def _status_kb(key: str) -> int:
     raise RuntimeError(f"{key} not in /proc/self/status")
 
 
-def child(variant: str, T: int, B: int, device: str, small: bool) -> dict:
+def child(variant: str, T: int, B: int, device: str, small: bool, chunk_size: int | None = None) -> dict:
     import torch
 
     from _common import build, n_params, per_step_output, spikes
@@ -52,7 +54,7 @@ def child(variant: str, T: int, B: int, device: str, small: bool) -> dict:
     cfg_name, over = VARIANTS[variant]
     over = dict(over)
     if cfg_name == "srkan":
-        over["chunk_size"] = max(1, round(math.sqrt(T)))
+        over["chunk_size"] = max(1, round(math.sqrt(T))) if chunk_size is None else chunk_size
     if small:
         over.update(SMALL[cfg_name])
     model = build(cfg_name, T=T, **over).to(device).train()
@@ -77,9 +79,17 @@ def child(variant: str, T: int, B: int, device: str, small: bool) -> dict:
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = _status_kb("VmHWM") * 1024
+    if chunk_size is not None:
+        variant = f"{variant}_L{chunk_size}"
     return {"bench": "memory", "variant": variant, "T": T, "B": B, "device": device,
             "params": n_params(model), "chunk_size": over.get("chunk_size"),
             "peak_mib": (peak - base) / 2 ** 20}
+
+
+def _runs(variants: list[str], chunk_sizes: list[int] | None) -> list[tuple[str, int | None]]:
+    """(variant, chunk size) pairs to measure; ``None`` = the default ``round(√T)``."""
+    return [(v, L) for v in variants
+            for L in (chunk_sizes if chunk_sizes and VARIANTS[v][0] == "srkan" else [None])]
 
 
 def plot(rows: list[dict], png: str) -> None:
@@ -116,23 +126,31 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="T in {50, 100, 200}")
     ap.add_argument("--small", action="store_true", help="tiny models (for tests only)")
+    ap.add_argument("--chunk-sizes", nargs="+", type=int, default=None, metavar="L",
+                    help="run the SRKAN variants at each of these chunk sizes (0 = the whole sequence) "
+                         "instead of round(sqrt(T)); rows are named <variant>_L<size>")
     ap.add_argument("--png", default="logs/benchmarks/memory_vs_T.png")
     ap.add_argument("--out", default=None, help="also write the JSON lines to this file")
     ap.add_argument("--child", nargs=2, metavar=("VARIANT", "T"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-chunk", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]), args.B, args.device, args.small)))
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.B, args.device, args.small, args.child_chunk)))
         return []
     Ts = args.T or ([50, 100, 200] if args.quick else [100, 200, 400, 800, 1600])
+    if args.chunk_sizes and any(L < 0 for L in args.chunk_sizes):
+        ap.error(f"--chunk-sizes must be >= 0 (0 = whole sequence), got {args.chunk_sizes}")
     rows = []
-    for v in args.variants:
+    for v, chunk in _runs(args.variants, args.chunk_sizes):
         for T in Ts:
             cmd = [sys.executable, __file__, "--child", v, str(T), "--B", str(args.B), "--device", args.device]
             if args.small:
                 cmd.append("--small")
+            if chunk is not None:
+                cmd += ["--child-chunk", str(chunk)]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
-                raise RuntimeError(f"memory child {v} T={T} failed:\n{res.stderr[-3000:]}")
+                raise RuntimeError(f"memory child {v} T={T} chunk_size={chunk} failed:\n{res.stderr[-3000:]}")
             row = json.loads(res.stdout.strip().splitlines()[-1])
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -141,7 +159,7 @@ def main(argv=None) -> list[dict]:
     plot(rows, args.png)
     print(f"\n| variant | params | " + " | ".join(f"T={t} (MiB)" for t in Ts) + " |")
     print("|---|---:|" + "---:|" * len(Ts))
-    for v in args.variants:
+    for v in dict.fromkeys(r["variant"] for r in rows):
         mine = {r["T"]: r for r in rows if r["variant"] == v}
         print(f"| {v} | {mine[Ts[0]]['params']:,} | " + " | ".join(f"{mine[t]['peak_mib']:.1f}" for t in Ts) + " |")
     print(f"\nplot: {args.png}")

@@ -12,7 +12,9 @@ Per run it reads ``config_resolved.yaml`` (model, parameter count by instantiati
 best-``val/acc`` checkpoint that train.py tests) and ``firing_rates.jsonl``. Columns:
 *best val* / *final val* = highest / last-epoch ``val/acc``; *test (best ckpt)* = train.py's
 ``test/acc``; with ``--test-last`` also *test (final)* = the test accuracy of ``checkpoints/last.ckpt``,
-computed here on the run's own test split. Writes ``<out>/<kind>.md`` (+ PNGs) and prints the table.
+computed here on the run's own test split; *s/epoch (train)* = the median of ``time/train_epoch_s``
+(the ``EpochTimer`` callback; wall time, so only comparable between runs on the same machine load).
+Writes ``<out>/<kind>.md`` (+ PNGs) and prints the table.
 """
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ def _metrics(run: Path) -> dict:
     files = sorted(run.glob("csv/version_*/metrics.csv"))
     if not files:
         raise FileNotFoundError(f"{run}: no csv/version_*/metrics.csv (was the run logged with logger=csv?)")
-    val, test, train = {}, None, {}
+    val, test, train, epoch_s = {}, None, {}, {}
     for f in files:
         for r in csv.DictReader(open(f)):
+            if r.get("time/train_epoch_s"):
+                epoch_s[int(r["epoch"])] = float(r["time/train_epoch_s"])
             if r.get("val/acc"):
                 val[int(r["epoch"])] = float(r["val/acc"])
             if r.get("train/acc"):
@@ -43,7 +47,9 @@ def _metrics(run: Path) -> dict:
                 test = float(r["test/acc"])
     curve = [val[e] for e in sorted(val)]
     return {"val_curve": curve, "best_val": max(curve) if curve else None, "final_val": curve[-1] if curve else None,
-            "epochs": len(curve), "test_best_ckpt": test, "train_final": train[max(train)] if train else None}
+            "epochs": len(curve), "test_best_ckpt": test, "train_final": train[max(train)] if train else None,
+            # median over epochs: robust to the first epoch's warm-up and to a neighbour job's bursts
+            "epoch_s": statistics.median(epoch_s.values()) if epoch_s else None}
 
 
 def _rates(run: Path) -> list[dict]:
@@ -128,6 +134,11 @@ def _ms(vals):
     return f"{100 * statistics.mean(vals):.1f} ± {100 * statistics.stdev(vals):.1f}"
 
 
+def _seconds(vals):
+    vals = [v for v in vals if v is not None]
+    return f"{statistics.median(vals):.1f}" if vals else "—"
+
+
 def accuracy_table(rows: list[dict]) -> str:
     has_last = any("test_final" in r for r in rows)
     head = "| model | params | epochs | seed | best val | final val | test (best ckpt) |" + (" test (final) |" if has_last else "")
@@ -146,9 +157,10 @@ def grouped_table(rows: list[dict], key: str) -> str:
     for r in rows:
         groups.setdefault(str(_get(r["cfg"], key)), []).append(r)
     has_last = any("test_final" in r for r in rows)
+    has_time = any(r.get("epoch_s") is not None for r in rows)
     lines = [f"| {key} | runs (seeds) | params | best val | final val | drop best→final | test (best ckpt) |"
-             + (" test (final) |" if has_last else ""),
-             "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if has_last else "")]
+             + (" test (final) |" if has_last else "") + (" s/epoch (train) |" if has_time else ""),
+             "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if has_last else "") + ("---:|" if has_time else "")]
     for g, rs in groups.items():
         drop = [r["best_val"] - r["final_val"] for r in rs if r["best_val"] is not None]
         line = (f"| {g} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | {rs[0]['params']:,} | "
@@ -156,6 +168,8 @@ def grouped_table(rows: list[dict], key: str) -> str:
                 f"{_ms([r['test_best_ckpt'] for r in rs])} |")
         if has_last:
             line += f" {_ms([r.get('test_final') for r in rs])} |"
+        if has_time:
+            line += f" {_seconds([r.get('epoch_s') for r in rs])} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -120,6 +120,24 @@ def test_module_logs_metrics_and_layer_stats(tmp_path):
         assert got[f"{stage}/layers/block0/threshold"].item() == pytest.approx(2.0)
 
 
+def test_epoch_timer_logs_train_seconds_to_the_loggers_only(tmp_path):
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    from srkan.lit.callbacks import EpochTimer
+
+    m = SpikeClassifier(_Stub(), num_classes=3, optimizer=_opt)
+    trainer = Trainer(default_root_dir=tmp_path, max_epochs=2, logger=CSVLogger(tmp_path), callbacks=[EpochTimer()],
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(m, _loader(), _loader())
+    rows = list(csv.DictReader(open(next(tmp_path.glob("lightning_logs/version_*/metrics.csv")))))
+    times = {int(r["epoch"]): float(r["time/train_epoch_s"]) for r in rows if r.get("time/train_epoch_s")}
+    assert sorted(times) == [0, 1] and all(t > 0 for t in times.values())
+    # wall time stays out of callback_metrics: it must not steer checkpointing or break same-seed comparisons
+    assert "time/train_epoch_s" not in trainer.callback_metrics
+
+
 def test_nonfinite_loss_stops_with_clear_message(tmp_path):
     class NaNModel(_Stub):
         def readout_membrane(self, x):

@@ -43,6 +43,15 @@ def test_benchmark_memory_quick_writes_plot(tmp_path):
     assert _png(png)
 
 
+def test_benchmark_memory_chunk_sizes(tmp_path):
+    rows = benchmark_memory.main(["--small", "--T", "16", "--B", "2", "--variants", "srkan_ckpt", "rnn",
+                                  "--chunk-sizes", "4", "0", "--png", str(tmp_path / "mem.png")])
+    assert [(r["variant"], r["chunk_size"]) for r in rows] == [("srkan_ckpt_L4", 4), ("srkan_ckpt_L0", 0),
+                                                               ("rnn", None)]
+    with pytest.raises(SystemExit):
+        benchmark_memory.main(["--small", "--chunk-sizes", "-1"])
+
+
 def test_surrogate_bias_quick(tmp_path):
     png = tmp_path / "bias.png"
     rows = surrogate_bias.main(["--seeds", "1", "--sigmas", "0.2", "--noise", "6", "--n-in", "5", "--hidden", "3",
@@ -102,9 +111,9 @@ def test_make_tables_accuracy_and_ablation(tiny_run, tmp_path):
     assert "| SRKAN |" in table and "test (final)" in table
     row = json.loads((tmp_path / "accuracy.jsonl").read_text().splitlines()[0])
     assert row["epochs"] == 2 and 0 <= row["test_best_ckpt"] <= 1 and 0 <= row["test_final"] <= 1
-    assert row["params"] > 0
+    assert row["params"] > 0 and row["epoch_s"] > 0  # EpochTimer's time/train_epoch_s from metrics.csv
     grouped = make_tables.main(["homeostasis", str(tiny_run), "--out", str(tmp_path)])
-    assert "| ema_deadband | 1 (" in grouped
+    assert "| ema_deadband | 1 (" in grouped and "s/epoch (train)" in grouped
     assert _png(tmp_path / "homeostasis.png")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="config_resolved"):

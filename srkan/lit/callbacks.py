@@ -4,12 +4,49 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Optional
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 
-__all__ = ["FiringRateMonitor", "WandbFigures"]
+__all__ = ["EpochTimer", "FiringRateMonitor", "WandbFigures"]
+
+
+class EpochTimer(Callback):
+    """Logs the wall-clock seconds of every training epoch as ``time/train_epoch_s``.
+
+    The time runs from the epoch's start to its end, minus the validation passes inside it, so it is
+    the training batches including data loading and the optimiser. It goes to the loggers directly
+    (a ``metrics.csv`` column, a W&B chart), not to ``trainer.callback_metrics``: wall time must
+    not take part in checkpoint monitoring or in comparisons of two runs' metrics.
+    """
+
+    def __init__(self) -> None:
+        self._start: Optional[float] = None
+        self._val_start: Optional[float] = None
+        self._val_seconds = 0.0
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start, self._val_seconds = time.perf_counter(), 0.0
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._val_start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._val_start is not None and self._start is not None:
+            self._val_seconds += time.perf_counter() - self._val_start
+        self._val_start = None
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._start is None:
+            return
+        seconds = time.perf_counter() - self._start - self._val_seconds
+        for logger in trainer.loggers:
+            logger.log_metrics({"time/train_epoch_s": seconds, "epoch": trainer.current_epoch},
+                               step=trainer.global_step)
+        self._start = None
 
 
 class FiringRateMonitor(Callback):
