@@ -449,6 +449,13 @@ def _refuse(exc: ConfigError) -> None:
     raise SystemExit(2) from exc
 
 
+def _log_failure(what: str) -> None:
+    """Write the traceback of a failing job into its own log (``<run>/<task>.log``). In a multirun the
+    launcher only re-raises a job's exception after every job has finished, so without this a job
+    that died would leave a log that simply stops."""
+    log.exception("%s failed; traceback:", what)
+
+
 def train_main(cfg: DictConfig) -> Optional[float]:
     """Entry point of ``train.py``: trains and returns ``cfg.optimized_metric`` (for sweepers)."""
     try:
@@ -456,6 +463,9 @@ def train_main(cfg: DictConfig) -> Optional[float]:
         return _metric(metrics, cfg.get("optimized_metric"))
     except ConfigError as exc:
         _refuse(exc)
+    except Exception:
+        _log_failure("training")
+        raise
 
 
 def eval_main(cfg: DictConfig) -> dict[str, float]:
@@ -465,3 +475,6 @@ def eval_main(cfg: DictConfig) -> dict[str, float]:
         return metrics
     except ConfigError as exc:
         _refuse(exc)
+    except Exception:
+        _log_failure("evaluation")
+        raise

@@ -113,6 +113,7 @@ def test_module_logs_metrics_and_layer_stats(tmp_path):
     got.update(trainer.callback_metrics)
     for key in ("train/acc", "train/loss", "val/acc", "val/acc_best", "val/loss", "test/acc", "test/loss"):
         assert key in got, key
+    assert 0 < got["train/grad_norm"].item() < float("inf")
     for stage in ("train", "val", "test"):
         assert got[f"{stage}/layers/block0/rate"].item() == pytest.approx(0.4125)
         assert got[f"{stage}/layers/block0/silent"].item() == pytest.approx(0.25)
@@ -138,6 +139,29 @@ def test_epoch_timer_logs_train_seconds_to_the_loggers_only(tmp_path):
     assert "time/train_epoch_s" not in trainer.callback_metrics
 
 
+def test_overflowing_gradients_are_logged_and_warned(tmp_path, caplog):
+    class Overflow(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 1e25  # finite, but the global norm overflows float32
+
+    class Steep(_Stub):
+        def readout_membrane(self, x):
+            return Overflow.apply(super().readout_membrane(x))
+
+    m = SpikeClassifier(Steep(), num_classes=3, optimizer=_opt)
+    trainer = _trainer(tmp_path, gradient_clip_val=1.0)
+    with caplog.at_level("WARNING", logger="srkan.lit.module"):
+        trainer.fit(m, _loader())
+    assert not torch.isfinite(trainer.callback_metrics["train/grad_norm"])
+    assert all(torch.isfinite(p).all() for p in m.parameters())  # clipping turned them into zero updates
+    assert any("train/grad_norm was" in r.getMessage() and "surrogate_slope" in r.getMessage() for r in caplog.records)
+
+
 def test_nonfinite_loss_stops_with_clear_message(tmp_path):
     class NaNModel(_Stub):
         def readout_membrane(self, x):
@@ -146,6 +170,20 @@ def test_nonfinite_loss_stops_with_clear_message(tmp_path):
     m = SpikeClassifier(NaNModel(), num_classes=3, optimizer=_opt)
     with pytest.raises(NonFiniteLossError, match=r"training loss is nan at epoch 0, batch 0.*learning rate"):
         _trainer(tmp_path).fit(m, _loader())
+
+
+def test_failing_job_writes_its_traceback_to_the_job_log(tmp_path, monkeypatch, caplog):
+    from srkan.cli import train_main
+
+    def broken_forward(self, x):
+        raise RuntimeError("boom in forward")
+
+    monkeypatch.setattr(SpikeClassifier, "forward", broken_forward)
+    cfg = compose_cfg(tmp_path, tiny_overrides("rnn", "trainer.max_epochs=1", "~logger"))
+    with caplog.at_level("ERROR", logger="srkan"), pytest.raises(RuntimeError, match="boom in forward"):
+        train_main(cfg)
+    failures = [r for r in caplog.records if "training failed" in r.getMessage()]
+    assert failures and failures[0].exc_info and "boom in forward" in str(failures[0].exc_info[1])
 
 
 # ----------------------------------------------------------------------------- refusals

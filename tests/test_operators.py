@@ -76,6 +76,16 @@ def test_spline_curves_equal_dense_basis_contraction(order):
                                     (zg[:1, :1] * 0.37, coefficients))
 
 
+def test_spline_curves_propagate_non_finite_inputs_without_crashing():
+    # a diverged network feeds NaN here; it must reach the loss as NaN, not fail as an int64 index
+    z = torch.tensor([[0.3, float("nan"), float("inf"), -float("inf"), 1.7]])
+    coefficients = torch.randn(5, 8, 2)
+    out = spline_curves(z, coefficients, 5, 3, -2.0, 2.0)
+    assert out.shape == (2, 1, 5)
+    assert torch.isnan(out[:, 0, 1:3]).all() and torch.isfinite(out[:, 0, [0, 4]]).all()
+    torch.testing.assert_close(out[:, 0, [0, 4]], spline_curves(z[:, [0, 4]], coefficients[[0, 4]], 5, 3, -2.0, 2.0)[:, 0])
+
+
 def test_safe_rational_has_no_poles():
     torch.manual_seed(0)
     z = torch.linspace(-50, 50, 1001, dtype=f64).reshape(1, 1001, 1, 1).expand(1, 1001, 2, 3)
@@ -126,6 +136,18 @@ def test_saltation_term_matches_finite_differences_of_spike_timing():
     u0, dv0 = torch.tensor([0.1], dtype=f64), torch.tensor([0.5], dtype=f64)
     expected = 0.7 * sur.derivative(u0) + 0.3 * (1 / 0.5)
     torch.testing.assert_close(sur.grad(u0, dv0), expected)
+
+
+def test_default_slopes_make_the_rectangle_the_unit_stbp_window():
+    from srkan import SRKAN
+
+    assert Surrogate("rectangle").slope == 1.0 and Surrogate("saltation").slope == 5.0
+    assert Surrogate("rectangle", 5.0).slope == 5.0  # an explicit slope wins
+    u = torch.tensor([-0.6, -0.4, 0.0, 0.4, 0.6])
+    assert Surrogate("rectangle").derivative(u).tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert SRKAN(8, 4, 2, n_layers=1, n_proj=4, surrogate="rectangle").surrogate.slope == 1.0
+    with pytest.raises(ValueError, match="slope must be > 0"):
+        Surrogate("sigmoid", 0.0)
 
 
 def test_unknown_surrogate_is_refused():

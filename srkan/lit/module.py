@@ -13,6 +13,7 @@ saturated (rate > 0.9) neurons are logged under ``{stage}/layers/{layer}/...``.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Callable, Mapping, Optional
 
@@ -24,6 +25,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SpikeClassifier", "NonFiniteLossError", "layer_summary"]
 
@@ -158,6 +161,24 @@ class SpikeClassifier(LightningModule):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         self._log_layers("train", y.shape[0])
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the global 2-norm of the gradients (before clipping) as ``train/grad_norm`` (epoch mean)."""
+        norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in self.parameters() if p.grad is not None]
+        if norms:
+            self.log("train/grad_norm", torch.linalg.vector_norm(torch.stack(norms)), on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        # checked once per epoch (no per-step device sync): an overflowing norm is otherwise silent, since
+        # gradient clipping turns it into a zero update and training just stops moving
+        norm = self.trainer.callback_metrics.get("train/grad_norm")
+        if norm is not None and not torch.isfinite(norm):
+            log.warning(
+                "train/grad_norm was %s in epoch %d: gradients overflowed in at least one step (with "
+                "clipping, huge finite gradients become zero updates, so training stalls; infinite ones "
+                "make the weights NaN). Usual causes: a steep "
+                "surrogate (model.surrogate_slope; the rectangle's height is its slope), a high "
+                "module.optimizer.lr, or fp16 without loss scaling.", float(norm), self.current_epoch)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         loss, preds, y = self.model_step(batch)

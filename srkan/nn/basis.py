@@ -124,7 +124,9 @@ def spline_curves(z: Tensor, coefficients: Tensor, grid: int, order: int, lo: fl
     f = (u - m).reshape(-1)
     # Row of each input's interval in the padded table (row 0 and the last row are the zero intervals).
     offsets = torch.arange(D, device=z.device, dtype=z.dtype) * (n_intervals + 2) + 1
-    rows = m.clamp_(-1, n_intervals).add_(offsets).reshape(-1).to(torch.int64)
+    # A NaN input reads the zero interval and stays NaN through f, so it reaches the loss (and its
+    # clear error) instead of becoming an out-of-range int64 index.
+    rows = m.nan_to_num_(nan=-1.0).clamp_(-1, n_intervals).add_(offsets).reshape(-1).to(torch.int64)
     # Gather along the last dim of a 2-D table: ~10× faster on CPU than a 3-D index_select.
     c = poly.reshape((order + 1) * R, -1).index_select(1, rows).view(order + 1, R, -1)  # [P, R, N·D]
     planes = c.unbind(0)  # unbind, not indexing: its backward stacks instead of zero-filling

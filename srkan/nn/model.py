@@ -78,7 +78,8 @@ class SRKAN(nn.Module):
         n_proj: pre-projection width (``None``: ``n_hidden``). spline_order: B-spline order (3).
         basis: ``"bspline"`` | ``"rational"``. synapse_rank: learnable curves per input (``R``).
         n_modes: trace time constants per channel. surrogate: ``"saltation"`` | ``"sigmoid"`` |
-            ``"rectangle"`` | ``"atan"``; surrogate_slope, saltation_weight, saltation_min_speed tune it.
+            ``"rectangle"`` | ``"atan"``; surrogate_slope (``None``: 5, or 1 for the rectangle),
+            saltation_weight, saltation_min_speed tune it.
         homeostasis: ``"ema_deadband"`` | ``"naive"`` | ``"none"``; target_rate (spikes/step),
             homeostasis_momentum (μ), homeostasis_deadband (δ), homeostasis_step (η), threshold_floor.
         dendritic_gate: use the two-compartment gate; gate_rank: rank of its drive.
@@ -96,7 +97,7 @@ class SRKAN(nn.Module):
                  T: int = 100, grid: int = 5, chunk_size: int | str | None = 10, *,
                  n_proj: int | None = 128, spline_order: int = 3, basis: str = "bspline",
                  synapse_rank: int = 2, n_modes: int = 1, surrogate: str = "saltation",
-                 surrogate_slope: float = 5.0, saltation_weight: float = 0.3,
+                 surrogate_slope: float | None = None, saltation_weight: float = 0.3,
                  saltation_min_speed: float = 0.25, homeostasis: str = "ema_deadband",
                  target_rate: float = 0.1, homeostasis_momentum: float = 0.1,
                  homeostasis_deadband: float = 0.02, homeostasis_step: float = 0.1,

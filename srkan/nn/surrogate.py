@@ -25,6 +25,10 @@ import torch
 from torch import Tensor
 
 SURROGATES = ("saltation", "sigmoid", "rectangle", "atan")
+# Default sharpness per surrogate. The rectangle is the STBP one (Wu et al. 2018): width 1, height 1
+# in threshold units. A width-1/5 rectangle has height 5, and BPTT through the soft reset then
+# explodes (measured here: gradient norm inf from the first step on spoken-digits-dev).
+DEFAULT_SLOPES = {"saltation": 5.0, "sigmoid": 5.0, "rectangle": 1.0, "atan": 5.0}
 
 
 @dataclass(frozen=True)
@@ -33,19 +37,22 @@ class Surrogate:
 
     Attributes:
         name: one of ``SURROGATES``.
-        slope: sharpness ``k`` of the smooth part (for ``rectangle``: ``1/width``).
+        slope: sharpness ``k`` of the smooth part (for ``rectangle``: ``1/width``, which is also its
+            height); ``None`` = ``DEFAULT_SLOPES[name]`` (5, but 1 for the rectangle).
         saltation_weight: blend ``λ`` of the exact-timing term (``saltation`` only).
         min_speed: lower clamp of ``|Δv|`` in the exact-timing term (``saltation`` only).
     """
 
     name: str = "saltation"
-    slope: float = 5.0
+    slope: float | None = None
     saltation_weight: float = 0.3
     min_speed: float = 0.25
 
     def __post_init__(self):
         if self.name not in SURROGATES:
             raise ValueError(f"surrogate must be one of {SURROGATES}, got {self.name!r}")
+        if self.slope is None:
+            object.__setattr__(self, "slope", DEFAULT_SLOPES[self.name])  # frozen dataclass
         if not self.slope > 0:
             raise ValueError(f"surrogate slope must be > 0, got {self.slope}")
         if not 0.0 <= self.saltation_weight <= 1.0:
