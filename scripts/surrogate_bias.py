@@ -18,6 +18,7 @@ Prints JSON lines and a markdown table; writes a PNG bar chart.
 
     python scripts/surrogate_bias.py                 # 5 nets, σ ∈ {0.05, 0.1, 0.2}, N=128 (a few minutes on 2 cores)
     python scripts/surrogate_bias.py --quick         # 2 nets, σ = 0.1, N=32 (well under a minute)
+    python scripts/surrogate_bias.py --surrogates saltation rectangle:0.5   # NAME[:SLOPE]; default slope 5, rectangle 1
 """
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ from srkan.nn.scan import linear_scan
 from srkan.nn.surrogate import Surrogate
 
 SURROGATE_NAMES = ("saltation", "rectangle", "sigmoid", "atan")
+# rectangle:5 = the width-1/5, height-5 window (the rectangle's default before it became the unit window)
+DEFAULT_SPECS = ("saltation", "rectangle", "rectangle:5", "sigmoid", "atan")
+
+
+def surrogate_spec(spec: str) -> Surrogate:
+    """``name`` or ``name:slope`` (e.g. ``rectangle:5``) → a :class:`Surrogate`."""
+    name, _, slope = spec.partition(":")
+    if name not in SURROGATE_NAMES:
+        raise argparse.ArgumentTypeError(f"surrogate must be one of {SURROGATE_NAMES} (optionally :slope), got {spec!r}")
+    try:
+        return Surrogate(name, float(slope) if slope else None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{spec!r}: {exc}") from exc
 
 
 class SmallNet:
@@ -103,11 +117,17 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--hidden", type=int, default=8)
     ap.add_argument("--T", type=int, default=25)
     ap.add_argument("--B", type=int, default=16)
-    ap.add_argument("--surrogates", nargs="+", default=list(SURROGATE_NAMES), choices=SURROGATE_NAMES)
+    ap.add_argument("--surrogates", nargs="+", default=list(DEFAULT_SPECS), metavar="NAME[:SLOPE]",
+                    help=f"surrogates to compare, each {SURROGATE_NAMES} with an optional :slope "
+                         f"(default slope: 5, 1 for rectangle); default {' '.join(DEFAULT_SPECS)}")
     ap.add_argument("--quick", action="store_true", help="2 nets, sigma 0.1, N=32")
     ap.add_argument("--png", default="logs/benchmarks/surrogate_bias.png")
     ap.add_argument("--out", default=None, help="also write the JSON lines to this file")
     args = ap.parse_args(argv)
+    try:
+        specs = {spec: surrogate_spec(spec) for spec in args.surrogates}
+    except argparse.ArgumentTypeError as exc:
+        ap.error(str(exc))
     if args.quick:
         args.seeds, args.sigmas, args.noise = 2, [0.1], 32
     rows = []
@@ -120,10 +140,11 @@ def main(argv=None) -> list[dict]:
             g_fd = per_draw.mean(0)
             half = args.noise // 2
             ceiling = cosine(per_draw[:half].mean(0), per_draw[half:].mean(0))
-            for name in args.surrogates:
-                g = surrogate_gradient(net, eps, sigma, Surrogate(name))
+            for name, surrogate in specs.items():
+                g = surrogate_gradient(net, eps, sigma, surrogate)
                 mask = g_fd != 0
-                row = {"bench": "surrogate_bias", "surrogate": name, "sigma_rel": rel, "seed": seed,
+                row = {"bench": "surrogate_bias", "surrogate": name, "slope": surrogate.slope,
+                       "sigma_rel": rel, "seed": seed,
                        "cosine": cosine(g, g_fd),
                        "sign_agreement": float((torch.sign(g[mask]) == torch.sign(g_fd[mask])).float().mean()) if mask.any() else float("nan"),
                        "norm_ratio": float(g.norm() / g_fd.norm().clamp_min(1e-12)), "fd_ceiling": ceiling,
@@ -140,7 +161,7 @@ def main(argv=None) -> list[dict]:
     print("|---:|---|---:|---:|---:|---:|")
     summary = {}
     for rel in args.sigmas:
-        for name in args.surrogates:
+        for name in specs:
             rs = [r for r in rows if r["sigma_rel"] == rel and r["surrogate"] == name]
             c, a, n, ce = (ms([r[k] for r in rs]) for k in ("cosine", "sign_agreement", "norm_ratio", "fd_ceiling"))
             summary[(rel, name)] = c
@@ -152,8 +173,8 @@ def main(argv=None) -> list[dict]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    width = 0.8 / len(args.surrogates)
-    for k, name in enumerate(args.surrogates):
+    width = 0.8 / len(specs)
+    for k, name in enumerate(specs):
         xs = [i + k * width for i in range(len(args.sigmas))]
         ax.bar(xs, [summary[(r, name)][0] for r in args.sigmas], width, yerr=[summary[(r, name)][1] for r in args.sigmas],
                label=name, capsize=3)

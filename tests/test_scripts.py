@@ -56,7 +56,11 @@ def test_surrogate_bias_quick(tmp_path):
     png = tmp_path / "bias.png"
     rows = surrogate_bias.main(["--seeds", "1", "--sigmas", "0.2", "--noise", "6", "--n-in", "5", "--hidden", "3",
                                 "--T", "8", "--B", "4", "--png", str(png)])
-    assert {r["surrogate"] for r in rows} == {"saltation", "rectangle", "sigmoid", "atan"}
+    assert {r["surrogate"] for r in rows} == {"saltation", "rectangle", "rectangle:5", "sigmoid", "atan"}
+    assert {r["surrogate"]: r["slope"] for r in rows}["rectangle"] == 1.0
+    assert {r["surrogate"]: r["slope"] for r in rows}["rectangle:5"] == 5.0
+    with pytest.raises(SystemExit):
+        surrogate_bias.main(["--quick", "--surrogates", "rectangle:-1"])
     assert all(-1.0 <= r["cosine"] <= 1.0 for r in rows)
     assert _png(png)
 
