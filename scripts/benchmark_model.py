@@ -9,6 +9,8 @@ the model and input exist, so the figure is what one training step adds, as a us
 
     python scripts/benchmark_model.py            # everything (a few minutes on 2 cores)
     python scripts/benchmark_model.py --quick    # fewer repeats, T ∈ {100, 400}
+    python scripts/benchmark_model.py --chunk-sizes 5 10 20 50 0   # only: training-step time per chunk_size
+                                                                    # (checkpointing on; 0 = one chunk)
 """
 from __future__ import annotations
 
@@ -169,7 +171,7 @@ def emit(rows: list, metric: str, srkan: float, gru: float, unit: str, **extra):
     print(json.dumps(row), flush=True)
 
 
-def main():
+def main(argv=None) -> list:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; memory at T=100, 400 only")
     parser.add_argument("--repeats", type=int, default=None)
@@ -177,7 +179,11 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--profile", action="store_true", help="also print where a training step's time goes")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args()
+    parser.add_argument("--chunk-sizes", type=int, nargs="+", default=None, metavar="L",
+                        help="only time a training step (checkpointing on) at each chunk size, 0 = one chunk")
+    args = parser.parse_args(argv)
+    if args.chunk_sizes and any(L < 0 for L in args.chunk_sizes):
+        parser.error(f"--chunk-sizes must be >= 0 (0 = whole sequence), got {args.chunk_sizes}")
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (2 if args.quick else 5)
@@ -187,6 +193,15 @@ def main():
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": B}), flush=True)
 
     srkan, gru = build("srkan", T), build("gru", T)
+    if args.chunk_sizes:
+        gru_step = train_step_ms(gru, B, T, repeats)
+        emit(rows, f"train_step_ms_B{B}_checkpoint_off", train_step_ms(build("srkan", T, False), B, T, repeats),
+             gru_step, "ms", T=T)
+        for L in args.chunk_sizes:
+            emit(rows, f"train_step_ms_B{B}_checkpoint_on_L{L}",
+                 train_step_ms(build("srkan", T, True, chunk_size=L), B, T, repeats), gru_step, "ms", T=T)
+        _print_table(rows, B)
+        return rows
     emit(rows, "parameters", sum(p.numel() for p in srkan.parameters()),
          sum(p.numel() for p in gru.parameters()), "count")
     emit(rows, "inference_ms_per_sample_B32", inference_ms_per_sample(srkan, B, T, repeats),
@@ -207,6 +222,11 @@ def main():
 
     if args.profile:
         print(json.dumps({"metric": "train_step_time_share", **profile_train_step(B, T)}), flush=True)
+    _print_table(rows, B)
+    return rows
+
+
+def _print_table(rows: list, B: int) -> None:
     print()
     print(f"| measurement (B={B}) | SRKAN | GRU-256 | SRKAN / GRU |")
     print("|---|---:|---:|---:|")

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import benchmark_latency  # noqa: E402
+import benchmark_model  # noqa: E402
 import benchmark_memory  # noqa: E402
 import make_tables  # noqa: E402
 import plot_activity  # noqa: E402
@@ -41,6 +42,15 @@ def test_benchmark_memory_quick_writes_plot(tmp_path):
     assert all(r["peak_mib"] >= 0 for r in rows)
     assert rows[1]["chunk_size"] == 6  # ≈ √T
     assert _png(png)
+
+
+def test_benchmark_model_chunk_sizes():
+    rows = benchmark_model.main(["--batch", "2", "--repeats", "1", "--threads", "1", "--chunk-sizes", "7", "0"])
+    assert [r["metric"] for r in rows] == ["train_step_ms_B2_checkpoint_off", "train_step_ms_B2_checkpoint_on_L7",
+                                           "train_step_ms_B2_checkpoint_on_L0"]
+    assert all(r["srkan"] > 0 and r["gru"] > 0 for r in rows)
+    with pytest.raises(SystemExit):
+        benchmark_model.main(["--chunk-sizes", "-2"])
 
 
 def test_benchmark_memory_chunk_sizes(tmp_path):
