@@ -15,8 +15,9 @@ def scan_reference(decay, drive, h0):
     return torch.stack(out, 1)
 
 
-def lif_reference(current, state, theta, alpha, rho, beta, surrogate):
-    """AdaptiveLIF through autograd, one step at a time (the spike's backward is ``surrogate.grad``)."""
+def lif_reference(current, state, theta, alpha, rho, beta, surrogate, detach_reset=False):
+    """AdaptiveLIF through autograd, one step at a time (the spike's backward is ``surrogate.grad``;
+    ``detach_reset``: the reset term is a constant for autograd)."""
     v, b, s = state
     spikes = []
     for t in range(current.shape[1]):
@@ -24,7 +25,8 @@ def lif_reference(current, state, theta, alpha, rho, beta, surrogate):
         threshold = theta + beta * b
         v_pre = alpha * v + (1 - alpha) * current[:, t]
         s = spike(v_pre - threshold, v_pre - v, surrogate)
-        v = v_pre - threshold * s
+        reset = threshold * s
+        v = v_pre - (reset.detach() if detach_reset else reset)
         spikes.append(s)
     return torch.stack(spikes, 1), (v, b, s)
 
@@ -60,12 +62,12 @@ def srkan_reference(model, x):
         neuron = blk.neuron
         zeros = torch.zeros(B, neuron.n, dtype=h.dtype)
         h, _ = lif_reference(current, (zeros, zeros, zeros), neuron.threshold, neuron.alpha(),
-                             neuron.rho(), neuron.beta(), neuron.surrogate)
+                             neuron.rho(), neuron.beta(), neuron.surrogate, neuron.detach_reset)
     current = model.readout(h)
     out = model.output
     zeros = torch.zeros(B, out.n, dtype=h.dtype)
     spikes, _ = lif_reference(current, (zeros, zeros, zeros), out.threshold, out.alpha(), out.rho(),
-                              out.beta(), out.surrogate)
+                              out.beta(), out.surrogate, out.detach_reset)
     ar = model.readout_decay()
     membrane = scan_reference(ar, (1 - ar) * current, zeros)
     return spikes, membrane

@@ -36,7 +36,8 @@ def test_readme_quick_start_runs_verbatim():
 
 CHUNK_CASES = [(c, {}) for c in (1, 3, 10, 17, 0, 4)] + [
     (4, {"basis": "rational"}), (6, {"n_modes": 2, "dendritic_gate": False}),
-    (5, {"spline_order": 2, "surrogate": "atan"}), (7, {"surrogate": "rectangle", "synapse_rank": 7})]
+    (5, {"spline_order": 2, "surrogate": "atan"}), (7, {"surrogate": "rectangle", "synapse_rank": 7}),
+    (3, {"detach_reset": True})]
 
 
 @pytest.mark.parametrize("chunk_size, options", CHUNK_CASES)

@@ -156,8 +156,9 @@ def test_unknown_surrogate_is_refused():
 
 
 # ------------------------------------------------------------------------------------ neuron
+@pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("name", SURROGATES)
-def test_fused_lif_matches_autograd_reference(name):
+def test_fused_lif_matches_autograd_reference(name, detach_reset):
     torch.manual_seed(0)
     B, L, N = 4, 13, 6
     sur = Surrogate(name)
@@ -167,8 +168,8 @@ def test_fused_lif_matches_autograd_reference(name):
     theta = torch.rand(N, dtype=f64) + 0.5
     alpha, rho, beta = [(torch.rand(N, dtype=f64) * 0.5 + 0.4).requires_grad_() for _ in range(3)]
     inputs = [current, *state, alpha, rho, beta]
-    out, st = lif_chunk(current, tuple(state), theta, alpha, rho, beta, sur)
-    ref, rst = lif_reference(current, tuple(state), theta, alpha, rho, beta, sur)
+    out, st = lif_chunk(current, tuple(state), theta, alpha, rho, beta, sur, detach_reset)
+    ref, rst = lif_reference(current, tuple(state), theta, alpha, rho, beta, sur, detach_reset)
     assert out.sum() > 0 and torch.equal(out, ref)
     weights = [torch.randn_like(out)] + [torch.randn_like(x) for x in st]
 
@@ -177,6 +178,21 @@ def test_fused_lif_matches_autograd_reference(name):
 
     for g, r in zip(torch.autograd.grad(loss(out, st), inputs), torch.autograd.grad(loss(ref, rst), inputs)):
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_detach_reset_removes_the_reset_path_only():
+    torch.manual_seed(1)
+    B, L, N = 3, 20, 5
+    current = (torch.randn(B, L, N, dtype=f64) + 1.0).requires_grad_()
+    zeros = torch.zeros(B, N, dtype=f64)
+    args = (torch.full((N,), 0.8, dtype=f64), torch.full((N,), 0.9, dtype=f64),
+            torch.full((N,), 0.9, dtype=f64), torch.full((N,), 0.2, dtype=f64), Surrogate("rectangle"))
+    out_a, _ = lif_chunk(current, (zeros, zeros, zeros), *args, False)
+    out_b, _ = lif_chunk(current, (zeros, zeros, zeros), *args, True)
+    assert torch.equal(out_a, out_b)  # the forward pass is unchanged
+    g_a, = torch.autograd.grad(out_a.sum(), current)
+    g_b, = torch.autograd.grad(out_b.sum(), current)
+    assert not torch.allclose(g_a, g_b)
 
 
 def test_doubling_and_stepwise_scans_agree():

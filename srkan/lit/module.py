@@ -125,8 +125,9 @@ class SpikeClassifier(LightningModule):
             raise NonFiniteLossError(
                 f"{stage} loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
                 f"(global step {self.global_step}); stopping. Try a lower learning rate "
-                f"(module.optimizer.lr), gradient clipping (trainer.gradient_clip_val), "
-                f"trainer.precision=32-true, or debug=default (anomaly detection)."
+                f"(module.optimizer.lr), gradient clipping (trainer.gradient_clip_val), a less steep "
+                f"surrogate (model.surrogate_slope), trainer.precision=32-true, or debug=default "
+                f"(anomaly detection)."
             )
 
     def _log_layers(self, stage: str, batch_size: int) -> None:

@@ -40,13 +40,13 @@ class SRKANBlock(nn.Module):
                  synapse_rank: int, n_modes: int, dendritic_gate: bool, gate_rank: int, dt: float,
                  tau_trace: tuple[float, float], tau_mem: float, tau_adapt: float, tau_distal: float,
                  adapt_beta: float, threshold: float, grid_range: float, init_gain: float,
-                 surrogate: Surrogate, homeostasis: Homeostasis):
+                 surrogate: Surrogate, homeostasis: Homeostasis, detach_reset: bool = False):
         super().__init__()
         self.synapse = ModalSynapse(d_in, d_out, grid, spline_order, basis, synapse_rank, n_modes,
                                     dt, tau_trace, grid_range=grid_range, gain=init_gain)
         self.gate = (DendriticGate(self.synapse.d_state, d_out, gate_rank, dt, tau_distal)
                      if dendritic_gate else None)
-        self.neuron = AdaptiveLIF(d_out, dt, tau_mem, tau_adapt, adapt_beta, threshold, surrogate)
+        self.neuron = AdaptiveLIF(d_out, dt, tau_mem, tau_adapt, adapt_beta, threshold, surrogate, detach_reset)
         self.homeostasis = homeostasis
 
     def init_state(self, batch: int, device=None, dtype=None) -> BlockState:
@@ -79,7 +79,8 @@ class SRKAN(nn.Module):
         basis: ``"bspline"`` | ``"rational"``. synapse_rank: learnable curves per input (``R``).
         n_modes: trace time constants per channel. surrogate: ``"saltation"`` | ``"sigmoid"`` |
             ``"rectangle"`` | ``"atan"``; surrogate_slope (``None``: 5, or 1 for the rectangle),
-            saltation_weight, saltation_min_speed tune it.
+            saltation_weight, saltation_min_speed tune it. detach_reset: no gradient through the
+            neurons' soft reset (see :mod:`srkan.nn.neuron`; it keeps steep surrogates from exploding).
         homeostasis: ``"ema_deadband"`` | ``"naive"`` | ``"none"``; target_rate (spikes/step),
             homeostasis_momentum (μ), homeostasis_deadband (δ), homeostasis_step (η), threshold_floor.
         dendritic_gate: use the two-compartment gate; gate_rank: rank of its drive.
@@ -98,7 +99,8 @@ class SRKAN(nn.Module):
                  n_proj: int | None = 128, spline_order: int = 3, basis: str = "bspline",
                  synapse_rank: int = 2, n_modes: int = 1, surrogate: str = "saltation",
                  surrogate_slope: float | None = None, saltation_weight: float = 0.3,
-                 saltation_min_speed: float = 0.25, homeostasis: str = "ema_deadband",
+                 saltation_min_speed: float = 0.25, detach_reset: bool = False,
+                 homeostasis: str = "ema_deadband",
                  target_rate: float = 0.1, homeostasis_momentum: float = 0.1,
                  homeostasis_deadband: float = 0.02, homeostasis_step: float = 0.1,
                  threshold_floor: float = 0.05, dendritic_gate: bool = True, gate_rank: int = 8,
@@ -137,6 +139,8 @@ class SRKAN(nn.Module):
             raise ValueError(f"tau_trace must be (min, max) with 0 < min <= max (ms), got {tau_trace}")
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
+        if not isinstance(detach_reset, bool):
+            raise ValueError(f"detach_reset must be true or false, got {detach_reset!r}")
         self.surrogate = Surrogate(surrogate, surrogate_slope, saltation_weight, saltation_min_speed)
         self.n_in, self.n_hidden, self.n_out, self.n_layers = n_in, n_hidden, n_out, n_layers
         self.T, self.grid, self.chunk_size = T, grid, chunk_size or 0
@@ -154,7 +158,7 @@ class SRKAN(nn.Module):
                 tau_trace=tuple(tau_trace), tau_mem=tau_mem, tau_adapt=tau_adapt,
                 tau_distal=tau_distal, adapt_beta=adapt_beta, threshold=threshold,
                 grid_range=grid_range, init_gain=init_gain, surrogate=self.surrogate,
-                homeostasis=Homeostasis(n_hidden, homeostasis, target_rate, homeostasis_momentum,
+                detach_reset=detach_reset, homeostasis=Homeostasis(n_hidden, homeostasis, target_rate, homeostasis_momentum,
                                         homeostasis_deadband, homeostasis_step, threshold_floor)))
         self.blocks = nn.ModuleList(blocks)
         self.readout = nn.Linear(n_hidden, n_out)
@@ -162,7 +166,8 @@ class SRKAN(nn.Module):
             # The last block fires at ~target_rate: give the output current a std of ~init_gain.
             nn.init.normal_(self.readout.weight, std=init_gain / math.sqrt(n_hidden * target_rate))
             self.readout.bias.zero_()
-        self.output = AdaptiveLIF(n_out, dt, tau_mem, tau_adapt, adapt_beta, threshold, self.surrogate)
+        self.output = AdaptiveLIF(n_out, dt, tau_mem, tau_adapt, adapt_beta, threshold, self.surrogate,
+                                  detach_reset)
         self.log_readout_tau = nn.Parameter(torch.tensor(math.log(tau_readout)))
         self.dt = dt
         self._stats: dict[str, dict[str, Tensor]] = {}

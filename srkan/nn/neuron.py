@@ -9,7 +9,10 @@ Per step ``t`` (state ``v`` after reset, adaptation ``b``, last spike ``s``)::
     v[t]      = v_pre[t] - θ_eff[t] s[t]           soft reset
 
 which is DESIGN's ``v[t] = α v[t-1] + (1-α) I[t] − θ_eff·s[t-1]`` with the reset applied at the step
-that spiked. ``α, ρ ∈ [lo, hi]`` and ``β ≥ 0`` are learnable per neuron and kept in range by a sigmoid
+that spiked. With ``detach_reset`` the reset term ``θ_eff[t] s[t]`` is a constant in the backward pass
+(as in SpikingJelly's ``detach_reset`` and snnTorch's default): the adjoint of ``v`` then only decays
+by ``α`` per step instead of being multiplied by ``α(1 − σ θ_eff)``, which exceeds 1 in magnitude when
+the surrogate factor ``σ`` is large over a wide band (e.g. a rectangle) and gradients explode. ``α, ρ ∈ [lo, hi]`` and ``β ≥ 0`` are learnable per neuron and kept in range by a sigmoid
 parametrisation. ``θ`` is a buffer moved only by homeostasis, never by the optimiser.
 """
 from __future__ import annotations
@@ -53,12 +56,13 @@ class _LIFChunk(torch.autograd.Function):
         Gu  = σ[t] Gs;   Gp = Gv + Gu;   Gθ = −s[t] Gv − Gu
         Gb[t] = β Gθ + ρ Gb[t+1];   Gv ← α Gp            (into v[t-1])
 
-    and reduces the parameter gradients over batch and time afterwards. It matches autograd through
+    and reduces the parameter gradients over batch and time afterwards. With ``detach_reset`` the
+    reset contributes nothing: ``Gs = ∂L/∂s[t] + Gb[t+1]`` and ``Gθ = −Gu``. It matches autograd through
     the step-by-step reference (tested); about 3× fewer kernel launches per step.
     """
 
     @staticmethod
-    def forward(ctx, current, v, b, s, theta, alpha, rho, beta, surrogate):
+    def forward(ctx, current, v, b, s, theta, alpha, rho, beta, surrogate, detach_reset=False):
         drive = ((1 - alpha) * current).unbind(1)
         need_grad = any(ctx.needs_input_grad)
         b_init = b
@@ -77,7 +81,7 @@ class _LIFChunk(torch.autograd.Function):
             spikes.append(s)
         spikes = torch.stack(spikes, dim=1)
         if need_grad:
-            ctx.surrogate = surrogate
+            ctx.surrogate, ctx.detach_reset = surrogate, detach_reset
             # The spikes are recomputed in backward rather than saved: a custom Function that saves
             # its own output keeps it alive even inside a checkpointed region (memory O(T)).
             ctx.save_for_backward(current, torch.stack(v_prev, 1), torch.stack(v_pres, 1),
@@ -86,7 +90,7 @@ class _LIFChunk(torch.autograd.Function):
         return spikes, v, b, s
 
     @staticmethod
-    def backward(ctx, grad_spikes, grad_v, grad_b, grad_s):
+    def backward(ctx, grad_spikes, grad_v, grad_b, grad_s):  # noqa: C901  (one adjoint loop)
         current, v_prev, v_pre, b_all, thresholds, alpha, rho, beta, b0 = ctx.saved_tensors
         spikes = (v_pre >= thresholds).to(current.dtype)
         L = current.shape[1]
@@ -98,12 +102,14 @@ class _LIFChunk(torch.autograd.Function):
         g_out = grad_spikes.unbind(1) if grad_spikes is not None else [zeros] * L
         gp_all, gtheta_all, gb_all = [None] * L, [None] * L, [None] * L
         for t in range(L - 1, -1, -1):
-            gs = torch.addcmul(g_out[t] + gb_next, thresholds_t[t], gv, value=-1.0)
+            gs = g_out[t] + gb_next
+            if not ctx.detach_reset:
+                gs = torch.addcmul(gs, thresholds_t[t], gv, value=-1.0)
             if t == L - 1 and grad_s is not None:
                 gs = gs + grad_s
             gu = factors[t] * gs
             gp = gv + gu
-            gtheta = torch.addcmul(gu, spikes_t[t], gv).neg_()
+            gtheta = gu.neg() if ctx.detach_reset else torch.addcmul(gu, spikes_t[t], gv).neg_()
             gb = torch.addcmul(rho * gb_next, beta, gtheta)
             if t == L - 1 and grad_b is not None:
                 gb = gb + grad_b
@@ -119,24 +125,25 @@ class _LIFChunk(torch.autograd.Function):
         grad_beta = (b_all * gtheta).sum(dim=(0, 1))
         grad_rho = (b_before * gb).sum(dim=(0, 1))
         # Into the carried state: v[0] via α Gp[0]; b[0] via ρ Gb[1]; s[0] via Gb[1] (b[1] = ρ b[0] + s[0]).
-        return grad_current, gv, rho * gb[:, 0], gb[:, 0], None, grad_alpha, grad_rho, grad_beta, None
+        return grad_current, gv, rho * gb[:, 0], gb[:, 0], None, grad_alpha, grad_rho, grad_beta, None, None
 
 
 def lif_chunk(current: Tensor, state: tuple[Tensor, Tensor, Tensor], theta: Tensor, alpha: Tensor,
-              rho: Tensor, beta: Tensor, surrogate: Surrogate):
+              rho: Tensor, beta: Tensor, surrogate: Surrogate, detach_reset: bool = False):
     """Run the AdaptiveLIF recurrence over one chunk.
 
     Args:
         current: ``[B, L, N]`` input current (threshold units).
         state: ``(v, b, s)`` each ``[B, N]``: membrane after reset, adaptation, last spikes.
         theta: ``[N]`` base thresholds (no gradient); alpha, rho, beta: ``[N]`` neuron constants.
-        surrogate: the spike's backward factor.
+        surrogate: the spike's backward factor. detach_reset: no gradient through the soft reset.
 
     Returns:
         ``(spikes [B, L, N], (v, b, s))``.
     """
     v, b, s = state
-    spikes, v, b, s = _LIFChunk.apply(current, v, b, s, theta.detach(), alpha, rho, beta, surrogate)
+    spikes, v, b, s = _LIFChunk.apply(current, v, b, s, theta.detach(), alpha, rho, beta, surrogate,
+                                      bool(detach_reset))
     return spikes, (v, b, s)
 
 
@@ -148,14 +155,14 @@ class AdaptiveLIF(nn.Module):
         dt: time step (ms). tau_mem, tau_adapt: initial time constants (ms).
         beta: initial adaptation strength (threshold units per spike).
         threshold: initial base threshold θ.
-        surrogate: the spike's backward pass.
+        surrogate: the spike's backward pass. detach_reset: no gradient through the soft reset.
     """
 
     def __init__(self, n: int, dt: float, tau_mem: float, tau_adapt: float, beta: float,
-                 threshold: float, surrogate: Surrogate):
+                 threshold: float, surrogate: Surrogate, detach_reset: bool = False):
         super().__init__()
         self.n = n
-        self.surrogate = surrogate
+        self.surrogate, self.detach_reset = surrogate, bool(detach_reset)
         self.alpha = BoundedParameter(torch.full((n,), math.exp(-dt / tau_mem)), 0.01, 0.999)
         self.rho = BoundedParameter(torch.full((n,), math.exp(-dt / tau_adapt)), 0.3, 0.9995)
         self.beta = BoundedParameter(torch.full((n,), beta), 0.0, 4.0)
@@ -167,7 +174,8 @@ class AdaptiveLIF(nn.Module):
 
     def forward(self, current: Tensor, state, theta: Tensor):
         """``current [B, L, n]`` → ``(spikes [B, L, n], state)``; ``theta`` is the θ snapshot to use."""
-        return lif_chunk(current, state, theta, self.alpha(), self.rho(), self.beta(), self.surrogate)
+        return lif_chunk(current, state, theta, self.alpha(), self.rho(), self.beta(), self.surrogate,
+                         self.detach_reset)
 
 
 class Homeostasis(nn.Module):
