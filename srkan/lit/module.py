@@ -125,9 +125,9 @@ class SpikeClassifier(LightningModule):
             raise NonFiniteLossError(
                 f"{stage} loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
                 f"(global step {self.global_step}); stopping. Try a lower learning rate "
-                f"(module.optimizer.lr), gradient clipping (trainer.gradient_clip_val), a less steep "
-                f"surrogate (model.surrogate_slope), trainer.precision=32-true, or debug=default "
-                f"(anomaly detection)."
+                f"(module.optimizer.lr), gradient clipping (trainer.gradient_clip_val), "
+                f"model.detach_reset=true or a less steep surrogate (model.surrogate_slope) for SRKAN, "
+                f"trainer.precision=32-true, or debug=default (anomaly detection)."
             )
 
     def _log_layers(self, stage: str, batch_size: int) -> None:
@@ -177,9 +177,10 @@ class SpikeClassifier(LightningModule):
             log.warning(
                 "train/grad_norm was %s in epoch %d: gradients overflowed in at least one step (with "
                 "clipping, huge finite gradients become zero updates, so training stalls; infinite ones "
-                "make the weights NaN). Usual causes: a steep "
-                "surrogate (model.surrogate_slope; the rectangle's height is its slope), a high "
-                "module.optimizer.lr, or fp16 without loss scaling.", float(norm), self.current_epoch)
+                "make the weights NaN). Usual causes: the gradient through the neurons' soft reset "
+                "(model.detach_reset=true removes it), a steep surrogate (model.surrogate_slope; the "
+                "rectangle's height is its slope), a high module.optimizer.lr, or fp16 without loss "
+                "scaling.", float(norm), self.current_epoch)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         loss, preds, y = self.model_step(batch)

@@ -10,7 +10,7 @@ Per step ``t`` (state ``v`` after reset, adaptation ``b``, last spike ``s``)::
 
 which is DESIGN's ``v[t] = α v[t-1] + (1-α) I[t] − θ_eff·s[t-1]`` with the reset applied at the step
 that spiked. With ``detach_reset`` the reset term ``θ_eff[t] s[t]`` is a constant in the backward pass
-(as in SpikingJelly's ``detach_reset`` and snnTorch's default): the adjoint of ``v`` then only decays
+(SpikingJelly's ``detach_reset`` option): the adjoint of ``v`` then only decays
 by ``α`` per step instead of being multiplied by ``α(1 − σ θ_eff)``, which exceeds 1 in magnitude when
 the surrogate factor ``σ`` is large over a wide band (e.g. a rectangle) and gradients explode. ``α, ρ ∈ [lo, hi]`` and ``β ≥ 0`` are learnable per neuron and kept in range by a sigmoid
 parametrisation. ``θ`` is a buffer moved only by homeostasis, never by the optimiser.
