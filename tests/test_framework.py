@@ -231,6 +231,8 @@ def test_refuse_missing_checkpoint(tmp_path):
         ("model.homeostasis=magic", "model.homeostasis"),
         ("model.surrogate=magic", "model.surrogate"),
         ("model.basis=magic", "model.basis"),
+        ("model.detach_reset=maybe", "model.detach_reset"),
+        ("model.surrogate_slope=0", "model.surrogate_slope"),
     ],
 )
 def test_refuse_bad_srkan_values(tmp_path, override, key):

@@ -158,7 +158,8 @@ class SRKAN(nn.Module):
                 tau_trace=tuple(tau_trace), tau_mem=tau_mem, tau_adapt=tau_adapt,
                 tau_distal=tau_distal, adapt_beta=adapt_beta, threshold=threshold,
                 grid_range=grid_range, init_gain=init_gain, surrogate=self.surrogate,
-                detach_reset=detach_reset, homeostasis=Homeostasis(n_hidden, homeostasis, target_rate, homeostasis_momentum,
+                detach_reset=detach_reset,
+                homeostasis=Homeostasis(n_hidden, homeostasis, target_rate, homeostasis_momentum,
                                         homeostasis_deadband, homeostasis_step, threshold_floor)))
         self.blocks = nn.ModuleList(blocks)
         self.readout = nn.Linear(n_hidden, n_out)

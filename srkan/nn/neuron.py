@@ -9,11 +9,13 @@ Per step ``t`` (state ``v`` after reset, adaptation ``b``, last spike ``s``)::
     v[t]      = v_pre[t] - θ_eff[t] s[t]           soft reset
 
 which is DESIGN's ``v[t] = α v[t-1] + (1-α) I[t] − θ_eff·s[t-1]`` with the reset applied at the step
-that spiked. With ``detach_reset`` the reset term ``θ_eff[t] s[t]`` is a constant in the backward pass
-(SpikingJelly's ``detach_reset`` option): the adjoint of ``v`` then only decays
-by ``α`` per step instead of being multiplied by ``α(1 − σ θ_eff)``, which exceeds 1 in magnitude when
-the surrogate factor ``σ`` is large over a wide band (e.g. a rectangle) and gradients explode. ``α, ρ ∈ [lo, hi]`` and ``β ≥ 0`` are learnable per neuron and kept in range by a sigmoid
+that spiked. ``α, ρ ∈ [lo, hi]`` and ``β ≥ 0`` are learnable per neuron and kept in range by a sigmoid
 parametrisation. ``θ`` is a buffer moved only by homeostasis, never by the optimiser.
+
+With ``detach_reset`` the reset term ``θ_eff[t] s[t]`` is a constant in the backward pass (SpikingJelly's
+``detach_reset`` option): the adjoint of ``v`` then decays by ``α`` per step instead of being multiplied
+by ``α(1 − σ θ_eff)``, which exceeds 1 in magnitude when the surrogate factor ``σ`` is large over a wide
+band (e.g. a rectangle) and the neuron's effective threshold is high — and BPTT explodes.
 """
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ class _LIFChunk(torch.autograd.Function):
         return spikes, v, b, s
 
     @staticmethod
-    def backward(ctx, grad_spikes, grad_v, grad_b, grad_s):  # noqa: C901  (one adjoint loop)
+    def backward(ctx, grad_spikes, grad_v, grad_b, grad_s):
         current, v_prev, v_pre, b_all, thresholds, alpha, rho, beta, b0 = ctx.saved_tensors
         spikes = (v_pre >= thresholds).to(current.dtype)
         L = current.shape[1]

@@ -54,7 +54,7 @@ class Surrogate:
         if self.slope is None:
             object.__setattr__(self, "slope", DEFAULT_SLOPES[self.name])  # frozen dataclass
         if not self.slope > 0:
-            raise ValueError(f"surrogate slope must be > 0, got {self.slope}")
+            raise ValueError(f"surrogate_slope must be > 0, got {self.slope}")
         if not 0.0 <= self.saltation_weight <= 1.0:
             raise ValueError(f"saltation_weight must be in [0, 1], got {self.saltation_weight}")
         if not self.min_speed > 0:
