@@ -11,6 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAMES = ("srkan", "kan", "mlp", "rnn", "lif_snn")
 
 
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Write a matplotlib figure to ``path`` (parent folders are created) and close it."""
+    import matplotlib.pyplot as plt
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def model_config(name: str, T: int = 100, dt: float = 10.0, n_in: int = 700, n_out: int = 20, **overrides):
     """``configs/model/<name>.yaml`` with the data interpolations (``${data.T}``, ``${data.dt}``) resolved."""
     path = ROOT / "configs" / "model" / f"{name}.yaml"

@@ -71,7 +71,7 @@ def main(argv=None) -> list[dict]:
             rows.append(row)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    print(f"\n| model | params | " + " | ".join(f"B={b} ms/sample" for b in args.batch) + " |")
+    print("\n| model | params | " + " | ".join(f"B={b} ms/sample" for b in args.batch) + " |")
     print("|---|---:|" + "---:|" * len(args.batch))
     for name in args.models:
         mine = {r["B"]: r for r in rows if r["model"] == name}

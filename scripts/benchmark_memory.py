@@ -113,9 +113,9 @@ def plot(rows: list[dict], png: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    Path(png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    from _common import save_figure
+
+    save_figure(fig, png, dpi=120)
 
 
 def main(argv=None) -> list[dict]:
@@ -157,7 +157,7 @@ def main(argv=None) -> list[dict]:
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
     plot(rows, args.png)
-    print(f"\n| variant | params | " + " | ".join(f"T={t} (MiB)" for t in Ts) + " |")
+    print("\n| variant | params | " + " | ".join(f"T={t} (MiB)" for t in Ts) + " |")
     print("|---|---:|" + "---:|" * len(Ts))
     for v in dict.fromkeys(r["variant"] for r in rows):
         mine = {r["T"]: r for r in rows if r["variant"] == v}

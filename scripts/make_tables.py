@@ -202,9 +202,9 @@ def plot_group(rows: list[dict], key: str, png: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(title=key)
     fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    from _common import save_figure
+
+    save_figure(fig, png)
 
 
 def main(argv=None) -> str:

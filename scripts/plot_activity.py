@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import build, load_checkpoint_model, spikes  # noqa: E402
+from _common import build, load_checkpoint_model, save_figure, spikes  # noqa: E402
 
 
 def record(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -130,9 +130,7 @@ def main(argv=None) -> list[dict]:
     axes[-1, 0].set_xlabel("time step")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(f"{args.out}_raster.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{args.out}_raster.png")
 
     hidden = {k: v for k, v in layers.items() if k != "input"}
     ncol = 1 + (2 if rates_log else 0)
@@ -153,8 +151,7 @@ def main(argv=None) -> list[dict]:
             ax.set_xlabel("epoch")
             ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(f"{args.out}_rates.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{args.out}_rates.png")
     print(f"plots: {args.out}_raster.png, {args.out}_rates.png")
     return rows
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import build, load_checkpoint_model  # noqa: E402
+from _common import build, load_checkpoint_model, save_figure  # noqa: E402
 
 from srkan.lit.figures import synapse_curves_figure  # noqa: E402
 
@@ -50,11 +50,7 @@ def main(argv=None) -> list[dict]:
         row = {"plot": "synapse", "layer": args.layer, "i": i, "j": j, "influence": v}
         print(json.dumps(row))
         rows.append(row)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save_figure(fig, args.out)
     print(f"plot: {args.out}")
     return rows
 

@@ -185,9 +185,9 @@ def main(argv=None) -> list[dict]:
     ax.axhline(0, color="k", lw=0.6)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=120)
-    plt.close(fig)
+    from _common import save_figure
+
+    save_figure(fig, args.png, dpi=120)
     print(f"\nplot: {args.png}")
     return rows
 

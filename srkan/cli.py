@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import warnings
-from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 

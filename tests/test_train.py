@@ -120,11 +120,8 @@ def test_train_main_returns_optimized_metric(tmp_path):
     assert isinstance(value, float) and 0.0 <= value <= 1.0
 
 
-def test_logger_many_writes_csv_tensorboard_and_offline_wandb(tmp_path, monkeypatch):
+def test_logger_many_writes_csv_tensorboard_and_offline_wandb(tmp_path, offline_wandb):
     pytest.importorskip("tensorboard")
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
     cfg = compose_cfg(tmp_path, tiny_overrides("rnn", "logger=many", "trainer.max_epochs=1",
                                                "trainer.limit_train_batches=1", "test=false"))
     train(cfg)
@@ -135,10 +132,7 @@ def test_logger_many_writes_csv_tensorboard_and_offline_wandb(tmp_path, monkeypa
     assert os.environ["WANDB_MODE"] == "offline"  # restored after the job
 
 
-def test_wandb_logger_gets_synapse_and_firing_rate_figures(tmp_path, monkeypatch):
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
+def test_wandb_logger_gets_synapse_and_firing_rate_figures(tmp_path, offline_wandb):
     cfg = compose_cfg(tmp_path, tiny_overrides("srkan", "logger=wandb", "trainer.max_epochs=1",
                                                "trainer.limit_train_batches=1", "test=false"))
     train(cfg)

@@ -21,7 +21,7 @@ from .allocator import release_freed_activations
 from .dendrite import DendriticGate
 from .neuron import AdaptiveLIF, Homeostasis
 from .scan import linear_scan
-from .surrogate import SURROGATES, Surrogate
+from .surrogate import Surrogate
 from .synapse import BASES, ModalSynapse
 
 BlockState = tuple  # (u [B, d_state], g [B, N], v [B, N], b [B, N], s [B, N])
